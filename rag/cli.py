@@ -1,0 +1,122 @@
+"""Command line: ``rag index``, ``rag ask``, ``rag eval``, ``rag serve``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import RagError
+
+__all__ = ["main"]
+
+
+def _index_dir(args: argparse.Namespace) -> Path:
+    return Path(args.index_dir or os.environ.get("RAG_INDEX_DIR") or "index")
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from .sync import sync_index
+    _, report = sync_index(_index_dir(args), args.paths, progress=not args.json)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        r = report
+        print(f"index {_index_dir(args)}: {r.documents} issues, {r.articles} articles, {r.chunks} chunks "
+              f"({r.embedded} embedded, {r.reused} reused, {r.removed} issues removed) in {r.seconds:.1f}s")
+    return 0
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    from .service import Assistant
+    a = Assistant(_index_dir(args)).ask(args.question)
+    if args.json:
+        print(json.dumps(a.to_dict(), ensure_ascii=False, indent=1))
+        return 0
+    if a.short_answer:
+        print(f"答：{a.short_answer}")
+    print(a.text)
+    for c in a.citations:
+        print(f"[{c.n}] {c.source} 【{c.section}】《{c.title}》\n    “{c.quote}”")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate, load_questions
+    from .service import Assistant
+    report = evaluate(Assistant(_index_dir(args)), load_questions(args.questions))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+        return 0
+    for r in report["results"]:
+        mark = "ok " if r["correct"] else "BAD"
+        print(f"{mark} {r['id']} {r['question']} -> {r['short_answer'] or ('(refused)' if not r['found'] else '-')}"
+              f" | gold {r['gold']}")
+    print()
+    for k, v in report["metrics"].items():
+        print(f"{k:>18}: {v}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import app   # the Gradio UI lives beside the package, in app.py
+    except ImportError:
+        raise RagError("rag serve needs app.py (run it from the project folder): python app.py") from None
+    argv = [*(["--host", args.host] if args.host else []), *(["--port", str(args.port)] if args.port else []),
+            *(["--index-dir", args.index_dir] if args.index_dir else [])]
+    return app.main(argv) or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Cited answers over community newspapers.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--index-dir", help="index folder (default: $RAG_INDEX_DIR or ./index)")
+
+    p = sub.add_parser("index", help="add files or folders to the index and sync it")
+    common(p)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("paths", nargs="*", help="issue files or folders (default: the recorded sources, or seeds/)")
+    p.set_defaults(func=_cmd_index)
+    p = sub.add_parser("ask", help="answer one question")
+    common(p)
+    p.add_argument("--json", action="store_true", help="print Answer.to_dict() as JSON")
+    p.add_argument("question")
+    p.set_defaults(func=_cmd_ask)
+    p = sub.add_parser("eval", help="score answers on a JSONL question file")
+    common(p)
+    p.add_argument("--questions", required=True, help="JSONL file: id, question, answer, source")
+    p.add_argument("--json", action="store_true", help="print metrics and per-question results as JSON")
+    p.set_defaults(func=_cmd_eval)
+    p = sub.add_parser("serve", help="start the web chat (same as python app.py)")
+    common(p)
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=_cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command != "serve":
+        logging.getLogger("rag").setLevel(logging.INFO)
+    try:
+        return args.func(args)
+    except RagError as e:
+        print(f"rag {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rag {args.command}: interrupted; the index on disk is unchanged", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

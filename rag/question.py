@@ -1,0 +1,122 @@
+"""What a question asks for: its type, the span pattern that answers it, its key terms."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .tokenize import to_simplified
+
+__all__ = ["Question", "analyse_question", "answer_spans", "is_chinese"]
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_NUM = r"(?:\d+(?:[.,]\d+)?|[一二三四五六七八九十百千两半]+)"
+_MEASURE = "个名位张辆台栋幢座场次项家所条户人岁层号批处间套件份辆块本株床"
+
+# Each type: the phrases that ask for it (Chinese, English) and the pattern of an answer.
+_SPAN = {
+    "money": rf"{_NUM}(?:余|多)?(?:万|亿)?元",
+    "percent": rf"{_NUM}[%％]|百分之[一二三四五六七八九十百点]+",
+    "year": r"(?:19|20)\d{2}年",
+    "date": r"(?:(?:19|20)\d{2}年)?\d{1,2}月(?:\d{1,2}|[一二三四五六七八九十]+)[日号](?:上午|下午|晚上|早上|中午|晚)?"
+            r"|(?:19|20)\d{2}年\d{1,2}月|\d{1,2}月(?:上旬|中旬|下旬|初|底)",
+    "duration": rf"{_NUM}(?:个多|多个|个)?(?:年|月|周|天|日|小时|分钟)(?:多|余|左右)?",
+    "number": rf"{_NUM}(?:余|多)?(?:万|亿|千|百)?(?:人次|[{_MEASURE}])(?:多|余)?|{_NUM}(?:余|多)?(?:万|亿)"
+              rf"|\d+(?:\.\d+)?",
+}
+_TYPES = [
+    ("money", r"多少钱|多少元|几元|花了多少|费用是多少|价格是多少|多少块", r"how much (?:money|does|did|is|was|cost)|\bcost\b|\bprice\b"),
+    ("percent", r"(?:比例|比率|比重|占比|百分比|率)是多少|百分之几|多少%|率有多高|率为多少", r"percent|proportion|\brate\b|\bratio\b|\bshare\b"),
+    ("year", r"哪一年|哪年|何年|什么年份|几几年", r"what year|which year|\bwhen\b.*\b(?:born|founded|built|established)\b"),
+    ("date", r"哪天|哪一天|什么时候|何时|几月几[日号]|什么日子|什么时间|几号|哪一日", r"\bwhen\b|what date|which day|what day"),
+    ("duration", r"多长时间|多久|多少天|多少年|几个月|多少个月|多少小时|几年|几天", r"how long"),
+    ("number", r"多少|几[个名位张辆台栋幢座场次项家所条户人岁层号批处间套件份]|多大|多高|多长", r"how many|how much|what number"),
+    ("person", r"谁|哪位|什么人|何人|哪一位", r"\bwho\b|\bwhom\b|whose"),
+    ("org", r"哪家|哪[个些两三几]+(?:单位|公司|机构|组织|部门|企业|学校|医院)|什么(?:单位|公司|机构|组织|企业)",
+     r"which (?:company|organi[sz]ation|unit|firm|agency)"),
+    ("place", r"哪里|哪儿|在哪|什么地方|何处|什么位置|地址|哪个地方", r"\bwhere\b"),
+    ("what", r"是什么|什么|为什么|怎么|怎样|如何|哪些|哪个|哪|有何|干什么|做什么", r"\bwhat\b|\bwhy\b|\bhow\b|\bwhich\b"),
+]
+# A measure word after 多少/几 that an answer must repeat: 多少户 asks for households, not people.
+_STRICT_UNITS = {"户": "户", "岁": "岁", "名": "[名人位]", "人": "[名人位]", "位": "[名人位]",
+                 "栋": "[栋幢号]", "幢": "[栋幢号]", "层": "层", "辆": "辆", "台": "台", "张": "[张个]"}
+
+
+@dataclass(frozen=True)
+class Question:
+    """The parts of a question the composer uses.
+
+    Attributes:
+        text: the question in simplified characters.
+        kind: money, percent, year, date, duration, number, person, org, place, what,
+            or "" when no question word is found.
+        span: regex an answer span of this kind matches ("" for person/org/place/what).
+        unit: regex a number's measure word must match (from 多少户, 几名…), or "".
+        focus: the words around the question word (the thing asked about).
+        left / right: the question's text before / after the question word.
+        chinese: False for a question with no Chinese characters (English).
+    """
+
+    text: str
+    kind: str
+    span: str
+    unit: str
+    focus: tuple[str, ...]
+    left: str
+    right: str
+    chinese: bool
+
+
+def is_chinese(text: str) -> bool:
+    return bool(_CJK.search(text))
+
+
+def analyse_question(question: str, words=None) -> Question:
+    """Classify a question and find its focus.
+
+    Args:
+        question: the question as asked.
+        words: a word segmenter (``ChineseTokenizer.words``) to find the focus words.
+
+    Example:
+        >>> q = analyse_question("兰岭园新增了多少个停车位？")
+        >>> (q.kind, q.left, q.right)
+        ('number', '兰岭园新增了', '个停车位')
+    """
+    text = to_simplified(question).strip().rstrip("？?。!！ ")
+    chinese = is_chinese(text)
+    kind, left, right = "", text, ""
+    for name, zh, en in _TYPES:
+        m = re.search(zh, text) if chinese else re.search(en, text, re.I)
+        if m:   # the table runs from the most specific kind to the least
+            kind, left, right = name, text[: m.start()], text[m.end():]
+            break
+    unit = ""
+    if kind == "number" and chinese:
+        m = re.search(r"(?:多少|几)([" + "".join(_STRICT_UNITS) + "])", text)
+        unit = _STRICT_UNITS[m.group(1)] if m else ""
+    focus: tuple[str, ...] = ()
+    if chinese and words is not None and kind:
+        left_words = [w for w in words(left) if _CJK.search(w) and w not in ("是", "的", "了", "有", "在")]
+        right_words = [w for w in words(right) if _CJK.search(w) and len(w) > 1 and w not in ("的",)]
+        if kind in ("person", "org", "what", "place") and left_words:
+            focus = (left_words[-1],)
+        if right_words and kind not in ("person",):
+            focus = focus + (right_words[0],)
+    return Question(text, kind, _SPAN.get(kind, ""), unit, focus, left, right, chinese)
+
+
+def answer_spans(q: Question, sentence: str) -> list[tuple[int, int]]:
+    """(start, end) of each span in ``sentence`` that has the form of an answer to ``q``."""
+    if not q.span:
+        return []
+    spans = []
+    for m in re.finditer(q.span, sentence):
+        s = m.group(0)
+        if q.kind == "number":
+            if re.fullmatch(r"(?:19|20)\d{2}", s) and sentence[m.end():m.end() + 1] == "年":
+                continue                        # a year is not a count
+            if q.unit and not re.search(q.unit, s):
+                continue
+        spans.append(m.span())
+    return spans

@@ -1,0 +1,83 @@
+"""Hybrid retrieval: dense (FAISS) and lexical (bm25s over jieba tokens), fused by RRF."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from .chunk import Chunk
+from .config import Config
+from .index import Index
+from .tokenize import ChineseTokenizer, to_simplified
+
+__all__ = ["Hit", "Retriever"]
+
+_CANDIDATES = 30   # taken from each side before fusion
+
+
+class QueryEmbedder(Protocol):
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score and the rank it had on each side (0 = absent)."""
+
+    chunk: Chunk
+    score: float
+    dense_score: float
+    lexical_score: float
+    dense_rank: int
+    lexical_rank: int
+
+
+class Retriever:
+    """Searches one index with one embedder and one tokenizer.
+
+    Example:
+        >>> hits = Retriever(index, embedder, tokenizer).search("兰岭园新增了多少个停车位？")  # doctest: +SKIP
+        >>> hits[0].chunk.source                                                           # doctest: +SKIP
+        '000_54cc604d7de70b0b.txt'
+    """
+
+    def __init__(self, index: Index, embedder: QueryEmbedder, tokenizer: ChineseTokenizer,
+                 config: Config | None = None) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.tokenizer = tokenizer
+        self.config = config or Config()
+
+    def search(self, question: str, k: int | None = None) -> list[Hit]:
+        """The best ``k`` (default ``config.top_k``) chunks for a question, best first.
+
+        Ties are broken by chunk id so the same question always gives the same list.
+        Chunks with the same text (an issue filed twice, a reprinted article) count once.
+        """
+        k = self.config.top_k if k is None else k
+        query = to_simplified(question.strip())[: self.config.max_question_chars]
+        if not query or not len(self.index):
+            return []
+        qvec = self.embedder.embed_queries([query])[0]
+        dense = self.index.search_dense(qvec, _CANDIDATES)
+        lexical = self.index.search_lexical(self.tokenizer(query), _CANDIDATES)
+        fused: dict[int, list] = {}
+        for side, results in ((0, dense), (1, lexical)):
+            for rank, (row, score) in enumerate(results, start=1):
+                entry = fused.setdefault(row, [0.0, 0.0, 0.0, 0, 0])
+                entry[0] += 1.0 / (self.config.rrf_k + rank)
+                entry[1 + side] = score
+                entry[3 + side] = rank
+        order = sorted(fused.items(), key=lambda kv: (-kv[1][0], self.index.chunks[kv[0]].id))
+        hits: list[Hit] = []
+        taken: set[str] = set()
+        for row, (score, ds, ls, dr, lr) in order:
+            c = self.index.chunks[row]
+            if c.sha in taken:
+                continue
+            taken.add(c.sha)
+            hits.append(Hit(c, score, ds, ls, dr, lr))
+            if len(hits) >= k:
+                break
+        return hits

@@ -1,0 +1,140 @@
+"""One object that serves questions: model, tokenizer, index, retriever and composer, loaded once."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .compose import Answer, Composer
+from .config import Config
+from .errors import EmptyQuestionError
+from .index import MANIFEST, Index
+from .question import is_chinese
+from .retrieve import Retriever
+from .sync import sync_index
+from .tokenize import ChineseTokenizer, to_simplified
+
+__all__ = ["Assistant", "resolve_followup"]
+
+log = logging.getLogger(__name__)
+# Words that make a question lean on the one before it ("那实际有多少辆车？").
+_FOLLOWUP = ("那", "那么", "它", "他们", "她们", "它们", "这个", "那个", "其", "该", "此", "还有", "另外", "实际")
+
+
+def resolve_followup(question: str, previous: Sequence[str], tokenizer: ChineseTokenizer,
+                     known: Callable[[str], bool]) -> str:
+    """Make a follow-up question stand alone by carrying over the previous question's subject.
+
+    A question is a follow-up when it opens with a referring word (那, 它, 这个…) or names
+    no subject the index knows. Its subject then comes from the latest earlier question:
+    the words of it that the index knows and the new question lacks.
+
+    Example:
+        >>> tok = ChineseTokenizer()
+        >>> resolve_followup("那实际有多少辆车？", ["曹杨公寓小区有多少个车位？"], tok,
+        ...                  lambda w: w in {"曹杨", "公寓", "小区", "车位", "车辆"})
+        '曹杨公寓小区 那实际有多少辆车？'
+    """
+    if not previous:
+        return question
+    own = [w for w in tokenizer(question) if known(w) and len(w) > 1]
+    leaning = to_simplified(question).lstrip().startswith(_FOLLOWUP)
+    if own and not leaning:
+        return question
+    prev = previous[-1]
+    carried = [w for w in tokenizer.words(to_simplified(prev))
+               if known(w) and len(w) > 1 and w not in to_simplified(question)]
+    # Keep the subject (what precedes the question word), not the previous ask.
+    subject = "".join(carried[:3])
+    return f"{subject} {question}" if subject else question
+
+
+class Assistant:
+    """Answers questions over one index folder; adds new issues to it.
+
+    The model, tokenizer and index are loaded once. ``add_files`` builds the new index
+    while questions keep being answered from the old one, then swaps it in.
+
+    Example:
+        >>> bot = Assistant("index")                       # doctest: +SKIP
+        >>> bot.ask("兰岭园新增了多少个停车位？").short_answer  # doctest: +SKIP
+        '7个停车位'
+    """
+
+    def __init__(self, index_dir: str | Path, config: Config | None = None, embedder=None,
+                 tokenizer: ChineseTokenizer | None = None) -> None:
+        self.index_dir = Path(index_dir)
+        self.tokenizer = tokenizer or ChineseTokenizer()
+        self._lock = threading.Lock()
+        if (self.index_dir / MANIFEST).exists():
+            index = Index.load(self.index_dir)
+            config = config or Config.from_dict(index.manifest["config"])
+        else:
+            index = None
+            config = config or Config()
+        self.config = config
+        if embedder is None:
+            from .embed import Embedder
+            embedder = Embedder(config.model, query_prompt=config.query_prompt,
+                                passage_prompt=config.passage_prompt, batch_size=config.batch_size)
+        self.embedder = embedder
+        if index is None:
+            log.info("no index at %s: building it from the bundled seeds (once)", self.index_dir)
+            index, _ = sync_index(self.index_dir, config=config, embedder=embedder,
+                                  tokenizer=self.tokenizer, progress=True)
+        elif index.manifest.get("model") != embedder.name or int(index.manifest["dim"]) != embedder.dim:
+            index = Index.load(self.index_dir, model=embedder.name, dim=embedder.dim)  # raises, with the fix
+        self._use(index)
+
+    def _use(self, index: Index) -> None:
+        retriever = Retriever(index, self.embedder, self.tokenizer, self.config)
+        composer = Composer(self.tokenizer, index.doc_freq, len(index), index.article_text)
+        self._state = (index, retriever, composer)   # one assignment: readers see old or new
+
+    @property
+    def index(self) -> Index:
+        return self._state[0]
+
+    def ask(self, question: str, previous: Sequence[str] | None = None) -> Answer:
+        """Answer one question; ``previous`` holds the conversation's earlier questions.
+
+        Raises:
+            EmptyQuestionError: the question is empty or only whitespace.
+        """
+        if not isinstance(question, str) or not question.strip():
+            raise EmptyQuestionError("the question is empty; type a question, e.g. 兰岭园新增了多少个停车位？")
+        question = "".join(ch for ch in question if ch.isprintable() or ch in "\n\t")
+        question = question.strip()[: self.config.max_question_chars]
+        index, retriever, composer = self._state
+        query = resolve_followup(question, previous or [], self.tokenizer,
+                                 lambda w: index.doc_freq.get(w, 0) > 0)
+        hits = retriever.search(query)
+        similarity = None
+        if not is_chinese(query):
+            qvec = self.embedder.embed_queries([query])[0]
+            similarity = lambda sentences: self.embedder.embed_passages(sentences) @ qvec
+        return dataclasses.replace(composer.compose(query, hits, similarity), question=question)
+
+    def search(self, question: str, k: int | None = None) -> list:
+        """The retrieved chunks (``Hit``) for a question, best first."""
+        return self._state[1].search(question, k)
+
+    def add_files(self, paths: Sequence[str | Path], progress: Callable[[float, str], None] | None = None) -> dict:
+        """Add issue files (or folders) to the index and swap the new index in.
+
+        Raises:
+            IngestError: a file cannot be read; the index stays as it was.
+        """
+        with self._lock:   # one build at a time; questions do not wait for it
+            index, report = sync_index(self.index_dir, paths, config=self.config, embedder=self.embedder,
+                                       tokenizer=self.tokenizer, on_progress=progress)
+            self._use(index)
+        return report.to_dict()
+
+    def status(self) -> dict:
+        m = self.index.manifest
+        return {"documents": m.get("documents", 0), "articles": m.get("articles", 0),
+                "chunks": len(self.index), "model": m.get("model", ""), "index_dir": str(self.index_dir)}

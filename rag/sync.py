@@ -1,0 +1,206 @@
+"""Incremental indexing: bring an index in line with its source files.
+
+New or changed files are read and chunked; unchanged ones keep their chunks; files gone
+from a source folder leave the index. Only chunks whose text (with model) was never
+embedded before are embedded: the previous index's vectors serve as the cache, keyed by
+model name + hash of the chunk text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+import time
+from dataclasses import dataclass, asdict
+from pathlib import Path
+from typing import Callable, Iterable, Protocol, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from .chunk import Chunk, chunk_article
+from .clean import clean_text
+from .config import Config
+from .errors import IngestError, IndexFormatError
+from .index import MANIFEST, Index
+from .ingest import find_issue_files, read_issue
+from .segment import segment_issue
+from .tokenize import ChineseTokenizer
+
+__all__ = ["SyncReport", "sync_index", "default_sources", "issue_chunks"]
+
+log = logging.getLogger(__name__)
+_EMBED_BATCH = 256
+ProgressFn = Callable[[float, str], None]
+
+
+class PassageEmbedder(Protocol):
+    name: str
+    dim: int
+    query_prompt: str
+    passage_prompt: str
+
+    def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What a sync did: totals after it, and how many chunks were embedded or reused."""
+
+    documents: int
+    articles: int
+    chunks: int
+    embedded: int
+    reused: int
+    removed: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_sources() -> list[Path]:
+    """Where a new index starts: ``./seeds`` if present, else the project's bundled ``seeds/``."""
+    local = Path("seeds")
+    return [local.resolve() if local.is_dir() else Path(__file__).resolve().parent.parent / "seeds"]
+
+
+def issue_chunks(text: str, source: str, config: Config,
+                 tokenizer: ChineseTokenizer) -> tuple[int, list[Chunk]]:
+    """Clean, segment and chunk one issue's text: (number of articles, chunks)."""
+    articles = segment_issue(clean_text(text, tokenizer.words), source)
+    chunks = [c for a in articles for c in chunk_article(a, config.chunk_size, config.chunk_overlap)]
+    return len(articles), chunks
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _collect_files(sources: Iterable[Path]) -> tuple[dict[str, Path], list[Path]]:
+    files: dict[str, Path] = {}
+    kept_sources = []
+    for src in sources:
+        if not src.exists():
+            log.warning("source %s no longer exists; its files leave the index", src)
+            continue
+        kept_sources.append(src)
+        for f in find_issue_files(src):
+            other = files.get(f.name)
+            if other is not None and other.resolve() != f.resolve():
+                raise IngestError(f"two issue files are both named {f.name}: {other} and {f}; "
+                                  "citations name files by their name, so rename one")
+            files[f.name] = f
+    return files, kept_sources
+
+
+def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
+               config: Config | None = None, embedder: PassageEmbedder | None = None,
+               tokenizer: ChineseTokenizer | None = None, progress: bool = False,
+               on_progress: ProgressFn | None = None) -> tuple[Index, SyncReport]:
+    """Add ``paths`` to the index's sources and sync; returns the new index and a report.
+
+    With no paths, the recorded sources are synced (a new index starts from
+    :func:`default_sources`). Nothing on disk changes unless every file reads; on any
+    error the previous index stays live.
+
+    Example:
+        >>> index, report = sync_index("index", ["seeds/"])      # doctest: +SKIP
+        >>> report.embedded, report.reused                          # doctest: +SKIP
+        (61, 0)
+    """
+    started = time.perf_counter()
+    index_dir = Path(index_dir)
+    note = on_progress or (lambda fraction, message: None)
+    old = Index.load(index_dir) if (index_dir / MANIFEST).exists() else None
+    old_manifest = old.manifest if old else {}
+    if config is None:
+        config = Config.from_dict(old_manifest["config"]) if old else Config()
+    if embedder is None:
+        from .embed import Embedder   # the model loads only when a sync needs one
+        embedder = Embedder(config.model, query_prompt=config.query_prompt,
+                            passage_prompt=config.passage_prompt, batch_size=config.batch_size)
+    if embedder.name != config.model:
+        raise IndexFormatError(f"embedder model {embedder.name!r} differs from config model {config.model!r}")
+    tokenizer = tokenizer or ChineseTokenizer()
+
+    new_paths = [Path(p).resolve() for p in paths]
+    for p in new_paths:
+        if not p.exists():
+            raise IngestError(f"{p}: no such file or folder; check the path")
+    sources = [Path(s) for s in old_manifest.get("sources", [])]
+    sources += [p for p in new_paths if p not in sources]
+    if not sources:
+        sources = default_sources()
+    files, sources = _collect_files(sources)
+
+    same_chunking = old is not None and all(
+        old_manifest["config"].get(k) == getattr(config, k) for k in ("chunk_size", "chunk_overlap"))
+    same_model = old is not None and old_manifest.get("model") == config.model
+    old_files = old_manifest.get("files", {}) if same_chunking else {}
+    old_by_source: dict[str, list[tuple[Chunk, list[str]]]] = {}
+    if old is not None:
+        for c, t in zip(old.chunks, old.tokens):
+            old_by_source.setdefault(c.source, []).append((c, t))
+
+    # Read every new or changed file before anything is written: one bad file stops the sync.
+    entries, chunks, tokens, errors = {}, [], [], []
+    note(0.0, f"reading {len(files)} issue files")
+    for name in sorted(files):
+        path = files[name]
+        sha = _sha256(path)
+        prev = old_files.get(name)
+        if prev and prev["sha256"] == sha and name in old_by_source:
+            pairs = old_by_source[name]
+            n_articles = prev["articles"]
+        else:
+            try:
+                n_articles, new_chunks = issue_chunks(read_issue(path), name, config, tokenizer)
+            except IngestError as e:
+                errors.append(str(e))
+                continue
+            pairs = [(c, []) for c in new_chunks]
+        entries[name] = {"path": str(path), "sha256": sha, "articles": n_articles, "chunks": len(pairs)}
+        for c, t in pairs:
+            chunks.append(c)
+            tokens.append(t)
+    if errors:
+        raise IngestError("; ".join(errors) + ". The index was not changed.")
+
+    vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
+    todo = []
+    old_tokens = {c.sha: t for c, t in zip(old.chunks, old.tokens)} if old else {}
+    for i, c in enumerate(chunks):
+        cached = old.vector_for(c.sha) if same_model else None
+        if cached is None:
+            todo.append(i)
+        else:
+            vectors[i] = cached
+        if not tokens[i]:
+            tokens[i] = old_tokens.get(c.sha) or tokenizer(c.embed_text)
+    bar = tqdm(total=len(todo), desc="embedding", unit="chunk",
+               disable=not (progress and todo and sys.stderr.isatty()))
+    for start in range(0, len(todo), _EMBED_BATCH):
+        batch = todo[start:start + _EMBED_BATCH]
+        note(0.05 + 0.9 * start / len(todo), f"embedding {start}/{len(todo)} new chunks")
+        vectors[batch] = embedder.embed_passages([chunks[i].embed_text for i in batch])
+        bar.update(len(batch))
+    bar.close()
+
+    removed = sorted(set(old_manifest.get("files", {})) - set(entries))
+    manifest = {
+        "model": config.model, "dim": embedder.dim,
+        "query_prompt": embedder.query_prompt, "passage_prompt": embedder.passage_prompt,
+        "config": config.to_dict(), "sources": [str(s) for s in sources], "files": entries,
+        "documents": len(entries), "articles": sum(e["articles"] for e in entries.values()),
+    }
+    note(0.96, "saving the index")
+    index = Index(chunks, vectors, tokens, manifest)
+    index.save(index_dir)
+    report = SyncReport(documents=len(entries), articles=manifest["articles"], chunks=len(chunks),
+                        embedded=len(todo), reused=len(chunks) - len(todo), removed=len(removed),
+                        seconds=round(time.perf_counter() - started, 3))
+    note(1.0, "done")
+    log.info("sync: %s", report)
+    return index, report
