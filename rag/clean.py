@@ -70,7 +70,7 @@ def _unbalanced(text: str) -> bool:
 
 
 def _is_masthead(line: str) -> bool:
-    return any(p.search(line) for p in _MASTHEAD)
+    return any(p.search(line) for p in _MASTHEAD) or bool(_BYLINE.match(line))
 
 
 def _body_like(text: str) -> bool:
@@ -172,12 +172,11 @@ def clean_text(raw: str, words: Callable[[str], Sequence[str]] | None = None) ->
 
 
 def _drop_masthead_titles(blocks: list[Block]) -> list[Block]:
-    """Drop bylines, and the paper's name lines ("凉城", "社区晨报") above the first article."""
+    """Drop the paper's name lines ("凉城", "社区晨报") above the first article."""
     out, seen_text = [], False
     for b in blocks:
         seen_text = seen_text or b.kind == "text"
-        if b.kind == "heading" and (_BYLINE.match(b.text) or
-                                    (not seen_text and not b.level and len(b.text) <= 4)):
+        if b.kind == "heading" and not seen_text and not b.level and len(b.text) <= 4:
             continue
         out.append(b)
     return out

@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from .chunk import split_sentences
-from .question import Question, analyse_question, answer_spans
+from .question import GENERIC_WORDS, Question, analyse_question, answer_spans, question_terms
 from .retrieve import Hit
 from .tokenize import ChineseTokenizer, to_simplified
 
@@ -26,8 +26,8 @@ NOT_FOUND = "抱歉，现有资料中没有找到这个问题的答案。"
 MAX_QUOTE = 160
 _ORG = re.compile(r"公司|单位|党支部|党总支|党委|委员会|中心|协会|基金会|学校|小学|中学|大学|医院|银行|集团|"
                   r"俱乐部|研究院|事务所|居委会|居民区|街道|部门|支部|影院|药房|餐饮|分局|工作室|联盟|站")
-_NAME_AFTER_ROLE = r"(?:、[^，。；,]{1,12}?)?([\u4e00-\u9fff]{2,3}?)(?=强调|表示|介绍|指出|说|告诉|出席|主持|带领|参加|" \
-                   r"致辞|讲话|发言|为|向|与|和|及|等|在|、|，|,|。|；|：|:|\s|$)"
+_NAME = r"([\u4e00-\u9fff]{2,3}?)(?=强调|表示|介绍|指出|说|告诉|出席|主持|带领|参加|致辞|讲话|发言|" \
+        r"为|向|与|和|及|等|在|、|，|,|。|；|：|:|\s|$)"
 _ROLES = r"书记|主任|主席|部长|局长|处长|科长|站长|校长|院长|经理|队长|会长|理事长|负责人|组长|楼组长|社长|所长|馆长"
 _LEAD = "与和跟同向为由在是以及把被对从"
 
@@ -87,7 +87,7 @@ class Composer:
 
     def __init__(self, tokenizer: ChineseTokenizer, doc_freq: Mapping[str, int], n_docs: int,
                  article_text: Callable[[str, int], str], *, min_coverage: float = 0.6,
-                 min_similarity: float = 0.82) -> None:
+                 min_similarity: float = 0.76) -> None:
         self.tokenizer = tokenizer
         self.doc_freq = doc_freq
         self.n_docs = max(n_docs, 1)
@@ -96,8 +96,12 @@ class Composer:
         self.min_similarity = min_similarity
 
     def _weight(self, term: str) -> float:
+        """Rarer terms weigh more. A term the index never holds cannot tell one sentence
+        from another, and is as often a paraphrase ("快递员" for "快递小哥") as a sign the
+        sources lack the subject; it weighs like a common word."""
         df = self.doc_freq.get(term, 0)
-        return math.log(1 + self.n_docs / (df + 1)) * (0.3 if len(term) == 1 else 1.0)
+        idf = math.log(1 + self.n_docs / (df + 1)) if df else 1.0
+        return idf * (0.3 if len(term) == 1 else 1.0)
 
     def compose(self, question: str, hits: Sequence[Hit],
                 similarity: Callable[[list[str]], np.ndarray] | None = None) -> Answer:
@@ -109,7 +113,7 @@ class Composer:
         """
         q = analyse_question(question, self.tokenizer.words)
         cands = self._candidates(hits)
-        if not cands:
+        if not cands or not re.search(r"\w", q.text):   # nothing to match: "😀😀😀", "？？"
             return self._not_found(question, hits)
         if q.chinese or similarity is None:
             self._score_by_terms(q, cands)
@@ -149,25 +153,34 @@ class Composer:
         return out
 
     def _score_by_terms(self, q: Question, cands: list[_Candidate]) -> None:
-        terms = [t for t in dict.fromkeys(self.tokenizer(q.text)) if not t.isdigit() or len(t) > 1]
-        weights = {t: self._weight(t) for t in terms}
+        weights = {t: self._weight(t) for t in question_terms(q, self.tokenizer)}
         total = sum(weights.values()) or 1.0
+        # The question's most specific known terms name its subject (凉城, 兰岭园, 拾尚包):
+        # an article that never mentions them does not answer the question.
+        nouns = self.tokenizer.nouns(q.left + "，" + q.right) - GENERIC_WORDS
+        known = [t for t in weights if self.doc_freq.get(t, 0) and len(t) > 1 and t in nouns]
+        top = max((weights[t] for t in known), default=0.0)
+        subjects = [t for t in known if weights[t] >= 0.6 * top]
+        # A focus word the index never holds is a paraphrase or a mis-cut, not a requirement.
+        focus = [f for f in q.focus if self.doc_freq.get(f, 0) or len(f) > 2]
         for c in cands:
             s = to_simplified(c.sentence)
             context = to_simplified(c.hit.chunk.title + c.hit.chunk.heading +
                                     self.article_text(c.hit.chunk.source, c.hit.chunk.article))
-            in_s = sum(w for t, w in weights.items() if t in s) / total
-            in_ctx = sum(w for t, w in weights.items() if t in s or t in context) / total
+            in_s = sum(w * _presence(t, s) for t, w in weights.items()) / total
+            in_ctx = sum(w * max(_presence(t, s), _presence(t, context)) for t, w in weights.items()) / total
             focus_ok = all(_present(f, s) or (q.kind in ("what", "place") and _present(f, context))
-                           for f in q.focus)
-            c.span = _extract(q, c.sentence)
+                           for f in focus)
+            c.span = _extract(q, c.sentence, self.tokenizer.words)
             type_ok = c.span is not None or q.kind in ("what", "place", "")
-            c.valid = type_ok and focus_ok and in_ctx >= self.min_coverage and in_s >= self.min_coverage / 3
+            subject_ok = all(t in s or t in context for t in subjects)
+            c.valid = (type_ok and focus_ok and subject_ok and in_ctx >= self.min_coverage
+                       and in_s >= self.min_coverage / 3)
             c.score = in_s + 0.5 * in_ctx + (0.3 if c.span else 0.0) + 0.1 / (1 + c.rank)
 
     def _score_by_similarity(self, q: Question, cands: list[_Candidate], sims: np.ndarray) -> None:
         for c, sim in zip(cands, sims):
-            c.span = _extract(q, c.sentence)
+            c.span = _extract(q, c.sentence, self.tokenizer.words)
             type_ok = c.span is not None or q.kind in ("what", "place", "person", "org", "")
             c.valid = type_ok and float(sim) >= self.min_similarity
             c.score = float(sim) + (0.02 if c.span else 0.0)
@@ -182,28 +195,45 @@ class Composer:
 
 def _present(word: str, text: str) -> bool:
     """The word, or for a long word any two-character part of it, occurs in text."""
+    return _presence(word, text) > 0
+
+
+def _presence(word: str, text: str) -> float:
+    """1 if the word occurs in text, 0.5 if only a two-character part of a longer word does.
+
+    The half credit keeps a word the segmenter cut badly ("杨有" of "曹杨有多少") or
+    phrased differently ("快递员" / "快递小哥") from sinking a good sentence.
+    """
     if word in text:
-        return True
-    return len(word) >= 3 and any(word[i:i + 2] in text for i in range(len(word) - 1))
+        return 1.0
+    if len(word) >= 3 and any(word[i:i + 2] in text for i in range(len(word) - 1)):
+        return 0.5
+    return 0.0
 
 
-def _extract(q: Question, sentence: str) -> str | None:
+def _extract(q: Question, sentence: str, words: Callable[[str], list[str]]) -> str | None:
     """The exact span of ``sentence`` that answers ``q``, or None if there is none."""
     if q.span:
         spans = answer_spans(q, sentence)
         if not spans:
             return None
         anchor = _anchor(q, sentence)
-        start, end = min(spans, key=lambda ab: (abs(ab[0] - anchor) if anchor >= 0 else 0, ab[0]))
-        # "7个" + "停车位" when the question names what is counted right after its number.
-        for f in q.focus:
-            if q.kind == "number" and sentence.startswith(f, end):
-                end += len(f)
+        # "在曹杨的63个居住小区中,…有45个": a number followed by 中 names the whole set, not the answer.
+        def distance(ab: tuple[int, int]) -> int:   # a count stands just before what it counts
+            if anchor < 0:
+                return 0
+            return anchor - ab[1] if ab[1] <= anchor else 100 + ab[0] - anchor
+        start, end = min(spans, key=lambda ab: (sentence.startswith(("中", "里"), ab[1]), distance(ab), ab[0]))
+        if q.kind == "number":   # "7个" + "停车位": what the question counts, as the source names it
+            for w in words(q.right.lstrip("个名位张辆台栋幢座场次项家所条户人岁层号批处间套件份")):
+                if not w.strip() or not sentence.startswith(w, end):
+                    break
+                end += len(w)
         return sentence[start:end]
     if q.kind == "person":
-        return _person(q, sentence)
+        return _person(q, sentence, words)
     if q.kind == "org":
-        return _between(q, sentence, must=_ORG)
+        return _org(q, sentence, words)
     return None
 
 
@@ -216,53 +246,53 @@ def _anchor(q: Question, sentence: str) -> int:
     return -1
 
 
-def _person(q: Question, sentence: str) -> str | None:
+def _person(q: Question, sentence: str, words) -> str | None:
     roles = re.findall(_ROLES, q.left)
     if roles:
-        for m in re.finditer(rf"(?:{'|'.join(map(re.escape, roles))}){_NAME_AFTER_ROLE}", sentence):
-            return m.group(1)
-        return None
-    return _between(q, sentence, must=None, max_len=4)
+        pattern = rf"(?:{'|'.join(map(re.escape, roles))})(?:、[^，。；,]{{0,10}}?(?:{_ROLES}))*{_NAME}"
+        m = re.search(pattern, sentence)
+        return m.group(1) if m else None
+    span = _between(q, sentence, words)
+    return span if span and 2 <= len(span) <= 4 else None
 
 
-def _between(q: Question, sentence: str, must: re.Pattern | None, max_len: int = 30) -> str | None:
-    """The text in ``sentence`` where the question word stands in the question.
+def _org(q: Question, sentence: str, words) -> str | None:
+    # "哪家公司": the answer is a name ending in 公司 in the sentence.
+    kind = re.match(r"(单位|公司|机构|组织|部门|企业|学校|医院)", q.right)
+    if kind:
+        names = re.findall(rf"(?:^|[\s，。；：,;:、“”与和向由])([^\s，。；：,;:、“”与和向由]{{2,30}}{kind.group(1)})", sentence)
+        if names:
+            return names[0]
+    span = _between(q, sentence, words)
+    return span if span and _ORG.search(span) else None
+
+
+def _between(q: Question, sentence: str, words) -> str | None:
+    """The text in ``sentence`` that stands where the question word stands in the question.
 
     "云莲一居民区和哪家公司是一墙之隔的邻居" against "…云莲一居民区与上海浦东东站长途客运有限公司是一墙之隔
-    的邻居…": what stands between the last matched word of the left part and the first
-    matched word of the right part.
+    的邻居…": what lies between the last word of the left part and the first word of the
+    right part that the sentence repeats.
     """
-    right = [w for w in re.findall(r"[\u4e00-\u9fff]{2,}", q.right)]
     start, end = 0, len(sentence)
-    for r in right:
-        for k in range(len(r), 1, -1):
-            i = sentence.find(r[:k])
-            if i > 0:
-                end = i
-                break
-        if end < len(sentence):
+    for w in (w for w in words(q.right) if len(w) > 1):
+        i = sentence.find(w)
+        if i > 0:
+            end = i
             break
-    left_words = re.findall(r"[\u4e00-\u9fff]{2,}", q.left)
-    for w in reversed(left_words):
-        for k in range(len(w), 1, -1):
-            i = sentence.rfind(w[-k:], 0, end)
-            if i >= 0:
-                start = i + k
-                break
-        if start:
+    for w in reversed([w for w in words(q.left) if len(w) > 1]):
+        i = sentence.rfind(w, 0, end)
+        if i >= 0:
+            start = i + len(w)
             break
     if start == 0 and end == len(sentence):
         return None
-    span = re.split(r"[，,。；;：:]", sentence[start:end])
-    span = [p for p in span if p.strip()]
-    if not span:
+    parts = [p for p in re.split(r"[，,。；;：:！？!?]", sentence[start:end]) if p.strip()]
+    if not parts:
         return None
-    text = (span[-1] if end < len(sentence) else span[0]).strip(" “”\"")
-    while text and text[0] in _LEAD:
-        text = text[1:]
-    if not 2 <= len(text) <= max_len or (must is not None and not must.search(text)):
-        return None
-    return text
+    text = (parts[-1] if end < len(sentence) else parts[0]).strip(" “”\"")
+    text = text.lstrip(_LEAD).rstrip(_LEAD + "了的地")
+    return text if 2 <= len(text) <= 30 else None
 
 
 def _quote(c: _Candidate) -> str:

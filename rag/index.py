@@ -187,7 +187,8 @@ class Index:
             if (gen_dir / "lexical").exists():
                 lexical = bm25s.BM25.load(str(gen_dir / "lexical"))
                 if lexical.scores.get("num_docs") != len(chunks):
-                    raise ValueError(f"lexical index holds {lexical.scores.get('num_docs')} documents")
+                    raise ValueError(f"lexical index holds {lexical.scores.get('num_docs')} documents, "
+                                     f"the chunk store {len(chunks)}")
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
             raise IndexFormatError(f"{index_dir}: damaged index files in {gen_dir.name} ({e}); {fix}") from None
         if dense.ntotal != len(chunks) or manifest.get("chunks") != len(chunks):

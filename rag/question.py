@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .tokenize import to_simplified
 
-__all__ = ["Question", "analyse_question", "answer_spans", "is_chinese"]
+__all__ = ["Question", "analyse_question", "answer_spans", "question_terms", "is_chinese"]
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _NUM = r"(?:\d+(?:[.,]\d+)?|[一二三四五六七八九十百千两半]+)"
@@ -39,7 +39,14 @@ _TYPES = [
 ]
 # A measure word after 多少/几 that an answer must repeat: 多少户 asks for households, not people.
 _STRICT_UNITS = {"户": "户", "岁": "岁", "名": "[名人位]", "人": "[名人位]", "位": "[名人位]",
-                 "栋": "[栋幢号]", "幢": "[栋幢号]", "层": "层", "辆": "辆", "台": "台", "张": "[张个]"}
+                 "栋": "[栋幢号]", "幢": "[栋幢号]", "层": "层", "台": "台", "张": "[张个]"}
+
+
+# "一张" in "多少钱一张", "每月": a rate, not the thing asked about.
+_PER_UNIT = re.compile(rf"[一每单][{_MEASURE}月年天周次]|每\w")
+GENERIC_WORDS = {"地方", "位置", "时候", "东西", "事情", "方面", "情况", "内容", "原因", "办法", "方式"}
+_EDGE = "是的了在有和与及或也都就被把给对向从为"
+_FUNCTION = {"一共", "总共", "共有", "一起", "目前", "现在", "还有", "主要", "分别", "都是", "用来", "用于"}
 
 
 @dataclass(frozen=True)
@@ -97,13 +104,33 @@ def analyse_question(question: str, words=None) -> Question:
         unit = _STRICT_UNITS[m.group(1)] if m else ""
     focus: tuple[str, ...] = ()
     if chinese and words is not None and kind:
-        left_words = [w for w in words(left) if _CJK.search(w) and w not in ("是", "的", "了", "有", "在")]
-        right_words = [w for w in words(right) if _CJK.search(w) and len(w) > 1 and w not in ("的",)]
+        def content(ws):
+            return [w for w in ws if _CJK.search(w) and len(w) > 1 and not _PER_UNIT.fullmatch(w)
+                    and w not in _FUNCTION]
+        left_words = [w for w in content(words(left)) if w not in GENERIC_WORDS]
         if kind in ("person", "org", "what", "place") and left_words:
             focus = (left_words[-1],)
-        if right_words and kind not in ("person",):
-            focus = focus + (right_words[0],)
+        if kind == "number":
+            # What is counted: "多少个停车位" -> 停车位; "多少个垃圾分类投放点" -> 投放 (its head word).
+            counted = []
+            for w in words(right.lstrip(_MEASURE)):
+                if not _CJK.search(w) or w in _FUNCTION or (counted and len(w) == 1):
+                    break
+                counted.append(w)
+                if len(w) == 1:      # "几栋楼举行了…": 楼 is what is counted
+                    break
+            if counted:
+                focus = (counted[-1],)
     return Question(text, kind, _SPAN.get(kind, ""), unit, focus, left, right, chinese)
+
+
+def question_terms(q: Question, tokenize) -> list[str]:
+    """The question's content terms: its tokens outside the question phrase itself."""
+    terms = tokenize(q.left + "，" + q.right) if q.kind else tokenize(q.text)
+    # Strip function characters the segmenter glued on ("包是" of "拾尚包是用来", "杨有").
+    terms = [t if len(t) < 2 else (t.strip(_EDGE) or t) for t in terms]
+    return [t for t in dict.fromkeys(terms)
+            if t not in _FUNCTION and not _PER_UNIT.fullmatch(t) and (not t.isdigit() or len(t) > 1)]
 
 
 def answer_spans(q: Question, sentence: str) -> list[tuple[int, int]]:
@@ -118,5 +145,14 @@ def answer_spans(q: Question, sentence: str) -> list[tuple[int, int]]:
                 continue                        # a year is not a count
             if q.unit and not re.search(q.unit, s):
                 continue
-        spans.append(m.span())
+            if sentence[m.end():m.end() + 1] in "%％":
+                continue                        # a share is not a count
+        start, end = m.span()
+        # "1号、43号、45号": a list answers "哪几栋"; take it whole.
+        while True:
+            nxt = re.match(rf"[、和及与]({q.span})", sentence[end:])
+            if not nxt:
+                break
+            end += nxt.end()
+        spans.append((start, end))
     return spans

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterable
 
 import jieba
+import jieba.posseg
 import zhconv
 
 __all__ = ["ChineseTokenizer", "to_simplified"]
@@ -56,6 +57,11 @@ class ChineseTokenizer:
         self._jieba.cache_file = str(cache_dir / "jieba.cache")
         for word in user_words:
             self._jieba.add_word(word)
+        self._tagger = jieba.posseg.POSTokenizer(self._jieba)
+
+    def nouns(self, text: str) -> set[str]:
+        """The words of ``text`` that jieba tags as nouns (names, places, organisations…)."""
+        return {p.word for p in self._tagger.cut(to_simplified(text).lower()) if p.flag.startswith("n")}
 
     def words(self, text: str) -> list[str]:
         """jieba's plain cut of ``text`` as written, nothing dropped (for boundary checks)."""

@@ -1,0 +1,312 @@
+"""Web chat over the community newspapers: cited answers, sources, adding a new issue.
+
+UI code only; the library (``rag/``) never imports gradio.
+
+    python app.py [--host H] [--port P] [--index-dir DIR]
+
+Host and port fall back to GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, then 127.0.0.1:7860;
+the index to RAG_INDEX_DIR, then ./index (built from seeds/ on first start if missing).
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before gradio is imported: no telemetry and no version check, the app must run offline.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import argparse  # noqa: E402
+import html  # noqa: E402
+import logging  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import unicodedata  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+from rag.errors import EmptyQuestionError, IngestError, RagError  # noqa: E402
+
+log = logging.getLogger("app")
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+ALLOWED_SUFFIXES = (".txt", ".md")
+EXAMPLES = ["兰岭园新增了多少个停车位？", "金梅园百姓会客厅的主题色是什么？",
+            "曹杨新村是哪一年诞生的？", "凉城新村街道党工委书记是谁？"]
+# System fonts only: gr.themes.GoogleFont would make the page fetch fonts from the internet.
+FONTS = ["PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "Noto Sans CJK SC",
+         "Source Han Sans SC", "WenQuanYi Micro Hei", "ui-sans-serif", "system-ui", "sans-serif"]
+MONO_FONTS = ["ui-monospace", "Consolas", "DejaVu Sans Mono", "monospace"]
+CSS = """
+.gradio-container { max-width: 980px !important; margin: 0 auto !important; }
+#rag-title h1 { margin-bottom: 0; }
+#rag-status { color: var(--body-text-color-subdued); font-size: 0.92em; }
+.rag-short { font-size: 1.15em; margin-bottom: 0.4em; }
+.rag-short strong { color: var(--color-accent); }
+.rag-text { line-height: 1.75; }
+.rag-ref { color: var(--color-accent); font-size: 0.85em; vertical-align: super; }
+.rag-refusal { color: var(--body-text-color-subdued); }
+.rag-error { color: var(--error-text-color); }
+.rag-ok { color: var(--color-green-600, #16a34a); }
+.rag-sources { margin-top: 0.8em; border-top: 1px solid var(--border-color-primary); }
+.rag-sources-h { font-size: 0.85em; color: var(--body-text-color-subdued); margin: 0.5em 0 0.2em; }
+.rag-src { margin: 0.5em 0; }
+.rag-src-title { font-weight: 600; }
+.rag-meta { font-size: 0.82em; color: var(--body-text-color-subdued); }
+.rag-quote { margin: 0.25em 0 0; padding: 0.3em 0.7em; border-left: 3px solid var(--color-accent);
+             background: var(--background-fill-secondary); font-size: 0.92em; line-height: 1.7; }
+.rag-quote mark { background: #ffe58f; color: inherit; padding: 0 2px; border-radius: 2px; }
+#rag-upload-msg { min-height: 1.5em; }
+#rag-examples { gap: 8px; align-items: center; flex-wrap: wrap; }
+#rag-examples > * { flex: 0 0 auto !important; min-width: 0 !important; width: auto !important; }
+#rag-examples button { white-space: nowrap; padding: 4px 12px; }
+.rag-try { color: var(--body-text-color-subdued); font-size: 0.9em; white-space: nowrap; }
+"""
+
+
+class UploadRejected(ValueError):
+    """An uploaded file is refused before it reaches the library (type, size or name)."""
+
+
+def clean_filename(name: str) -> str:
+    """Return a safe base name for an uploaded issue file.
+
+    Drops any directory part (both / and \\), keeps letters (Chinese included), digits,
+    ``-``, ``_`` and ``.``, and refuses anything but .txt / .md.
+
+    Example:
+        >>> clean_filename("../../etc/第3期 社区报.TXT")
+        '第3期_社区报.txt'
+    """
+    base = unicodedata.normalize("NFKC", name or "").replace("\\", "/").split("/")[-1]
+    stem, dot, suffix = base.rpartition(".")
+    if not dot or f".{suffix.lower()}" not in ALLOWED_SUFFIXES:
+        raise UploadRejected(f"只能添加 .txt 或 .md 文件，收到的是「{base or name}」。")
+    stem = re.sub(r"[^\w\-.]+", "_", stem).strip("._-")[:80] or "upload"
+    return f"{stem}.{suffix.lower()}"
+
+
+def highlight(quote: str, span: str | None) -> str:
+    """Escape ``quote`` as HTML and wrap the first occurrence of ``span`` in <mark>.
+
+    When the exact span is absent (the short answer may be rephrased), the longest piece
+    of it (at least two characters) found in the quote is marked instead.
+    """
+    span = (span or "").strip()
+    best = ""
+    for i in range(len(span)):
+        for j in range(len(span), i + len(best), -1):  # only pieces longer than the best so far
+            if j - i >= 2 and span[i:j] in quote:
+                best = span[i:j]
+                break
+    if len(best) < 2:
+        return html.escape(quote)
+    at = quote.index(best)
+    return (html.escape(quote[:at]) + "<mark>" + html.escape(best) + "</mark>"
+            + html.escape(quote[at + len(best):]))
+
+
+def _markers(text: str) -> str:
+    """Escape the answer text, style its [n] markers and keep its line breaks."""
+    out = re.sub(r"\[(\d+)\]", r'<span class="rag-ref">[\1]</span>', html.escape(text))
+    return out.replace("\n", "<br>")
+
+
+def render_answer(answer) -> str:
+    """One assistant message as HTML: short answer, text with [n], then the cited sources.
+
+    Everything that came from the sources or the user is escaped. The HTML is kept on a
+    single line so the chat's Markdown renderer treats it as one block.
+    """
+    if not answer.found:  # the library's refusal says why; keep ours for when it is silent
+        note = _markers(answer.text) if answer.text else "抱歉，现有的社区报里没有找到这个问题的答案。"
+        return f'<div class="rag-answer rag-refusal">{note}</div>'
+    parts = ['<div class="rag-answer">']
+    if answer.short_answer:
+        parts.append(f'<div class="rag-short">答：<strong>{html.escape(answer.short_answer)}'
+                     "</strong></div>")
+    parts.append(f'<div class="rag-text">{_markers(answer.text)}</div>')
+    if answer.citations:
+        parts.append('<div class="rag-sources"><div class="rag-sources-h">来源</div>')
+        for c in answer.citations:
+            section = c.section if not c.section or c.section.startswith("【") else f"【{c.section}】"
+            meta = " · ".join(html.escape(x) for x in (section, c.source) if x)
+            parts.append(
+                f'<div class="rag-src"><span class="rag-ref">[{int(c.n)}]</span> '
+                f'<span class="rag-src-title">{html.escape(c.title or "（无标题）")}</span>'
+                f'<div class="rag-meta">{meta}</div>'
+                f'<div class="rag-quote">{highlight(c.quote, answer.short_answer)}</div></div>')
+        parts.append("</div>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def render_error(message: str) -> str:
+    return f'<div class="rag-answer rag-error">{html.escape(message)}</div>'
+
+
+def render_status(status: dict) -> str:
+    return (f"已收录 **{status['documents']}** 期报纸 · **{status['articles']}** 篇文章 · "
+            f"**{status['chunks']}** 个片段 · 模型 `{status['model']}`")
+
+
+def _store_upload(src: Path, uploads_dir: Path) -> tuple[Path, bytes | None]:
+    """Copy an uploaded file into ``uploads_dir`` under a clean name.
+
+    Returns the destination and the bytes it replaced (None if it is new), so a failed
+    indexing can put things back as they were.
+    """
+    name = clean_filename(src.name)
+    size = src.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise UploadRejected(f"文件太大（{size / 2**20:.1f} MB），上限为 "
+                             f"{MAX_UPLOAD_BYTES // 2**20} MB。")
+    if size == 0:
+        raise UploadRejected("文件是空的。")
+    uploads_dir.mkdir(parents=True, exist_ok=True)
+    dest = uploads_dir / name
+    previous = dest.read_bytes() if dest.exists() else None
+    shutil.copyfile(src, dest)
+    return dest, previous
+
+
+def reply_to(assistant, question: str, previous: list[str]) -> str:
+    """The assistant's chat message for ``question`` as HTML; errors become a message."""
+    try:
+        return render_answer(assistant.ask(question, previous=list(previous)))
+    except EmptyQuestionError:
+        return render_error("请先输入一个问题。")
+    except RagError as exc:
+        log.warning("question %r failed: %s", question, exc)
+        return render_error(f"出错了：{exc}")
+    except Exception:  # the page must show a message, never a stack trace
+        log.exception("question %r failed", question)
+        return render_error("系统出错了，请稍后再试。")
+
+
+def add_upload(assistant, src: Path, uploads_dir: Path, progress=None) -> tuple[bool, str]:
+    """Store an uploaded issue under ``uploads_dir`` and index it; return (ok, message).
+
+    On any failure the uploads folder is put back as it was (the library leaves the index
+    as it was), and the message says why.
+    """
+    try:
+        dest, previous = _store_upload(src, uploads_dir)
+    except UploadRejected as exc:
+        return False, f"未添加：{exc}"
+    try:
+        summary = assistant.add_files([dest], progress=progress)
+    except Exception as exc:
+        if previous is None:
+            dest.unlink(missing_ok=True)
+        else:
+            dest.write_bytes(previous)
+        if not isinstance(exc, RagError):
+            log.exception("adding %s failed", dest)
+        reason = str(exc) if isinstance(exc, IngestError) else "索引时出错，详情见服务器日志"
+        return False, f"未能添加「{dest.name}」，索引保持不变。原因：{reason}"
+    return True, (f"已添加「{dest.name}」：新增 {summary['embedded']} 个片段，"
+                  f"复用 {summary['reused']} 个，用时 {summary['seconds']:.1f} 秒。现在可以提问了。")
+
+
+def build_demo(assistant) -> gr.Blocks:
+    """The chat page around a loaded ``rag.service.Assistant``.
+
+    Theme and CSS are launch options in Gradio 6: launch with ``**launch_options()``.
+    """
+    uploads_dir = Path(assistant.status()["index_dir"]) / "uploads"
+
+    def respond(question, history, questions):
+        question = (question or "").strip()
+        history = list(history or [])
+        if not question:
+            history.append({"role": "assistant", "content": render_error("请先输入一个问题。")})
+            return "", history, questions
+        history.append({"role": "user", "content": html.escape(question)})
+        history.append({"role": "assistant", "content": reply_to(assistant, question, questions)})
+        return "", history, [*questions, question]
+
+    def add_issue(path, progress=gr.Progress()):
+        if not path:
+            return gr.update(), gr.update(), None
+        progress(0.0, desc="正在读取文件…")
+        ok, message = add_upload(assistant, Path(path), uploads_dir,
+                                 progress=lambda frac, desc: progress(frac, desc=desc))
+        css = "rag-ok" if ok else "rag-error"
+        return (f'<div class="{css}">{html.escape(message)}</div>',
+                render_status(assistant.status()), None)
+
+    with gr.Blocks(title="社区报问答", analytics_enabled=False) as demo:
+        gr.Markdown("# 社区报问答\n根据街道社区报的原文回答问题，每个答案都标出出处，方便核对。",
+                    elem_id="rag-title")
+        # Filled on each page load, so a visitor after an upload sees the current counts.
+        status = gr.Markdown("正在读取索引状态…", elem_id="rag-status")
+        questions = gr.State([])
+        chatbot = gr.Chatbot(
+            label="对话", height=520, elem_id="rag-chat", latex_delimiters=[],
+            feedback_options=None, buttons=["copy"],
+            placeholder="**你好！** 请输入关于社区报的问题，例如“兰岭园新增了多少个停车位？”"
+                        "<br>可以接着追问，例如“那实际有多少辆车？”")
+        with gr.Row():
+            box = gr.Textbox(placeholder="输入问题，按回车发送", show_label=False, scale=5,
+                             elem_id="rag-question", autofocus=True)
+            send = gr.Button("发送", variant="primary", scale=1, elem_id="rag-send")
+        with gr.Row(elem_id="rag-examples"):
+            gr.HTML('<span class="rag-try">试试：</span>', scale=0, min_width=40)
+            example_buttons = [gr.Button(q, size="sm", variant="secondary", scale=0)
+                               for q in EXAMPLES]
+        with gr.Accordion("添加新一期报纸", open=False, elem_id="rag-upload-box"):
+            gr.Markdown(f"上传 .txt 或 .md 文件（不超过 {MAX_UPLOAD_BYTES // 2**20} MB）。"
+                        "只为新内容计算向量；索引完成前，问题照常用现有索引回答。")
+            upload = gr.File(label="选择文件", type="filepath", file_count="single",
+                             elem_id="rag-upload", height=150)
+            upload_msg = gr.Markdown(elem_id="rag-upload-msg")
+
+        # One queue for every way of asking: answers come one at a time, in order.
+        chat_io = dict(outputs=[box, chatbot, questions], show_progress="minimal",
+                       concurrency_id="chat")
+        box.submit(respond, [box, chatbot, questions], **chat_io)
+        send.click(respond, [box, chatbot, questions], **chat_io)
+        for button in example_buttons:
+            button.click(respond, [button, chatbot, questions], **chat_io)
+        chatbot.clear(lambda: [], None, questions)
+        demo.load(lambda: render_status(assistant.status()), None, status, show_progress="hidden")
+        upload.upload(add_issue, upload, [upload_msg, status, upload], concurrency_limit=1,
+                      show_progress_on=upload)
+    return demo
+
+
+def launch_options() -> dict:
+    """Keyword arguments for ``demo.launch``: local fonts only, no telemetry, upload cap."""
+    theme = gr.themes.Default(primary_hue="red", font=FONTS, font_mono=MONO_FONTS)
+    return dict(theme=theme, css=CSS, max_file_size=MAX_UPLOAD_BYTES, footer_links=["api"],
+                enable_monitoring=False, ssr_mode=False, run_history=False)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="社区报问答：网页聊天界面")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="address to bind (default 127.0.0.1, or GRADIO_SERVER_NAME)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
+                        help="port (default 7860, or GRADIO_SERVER_PORT)")
+    parser.add_argument("--index-dir", type=Path,
+                        default=Path(os.environ.get("RAG_INDEX_DIR") or "index"),
+                        help="index folder (default RAG_INDEX_DIR, or ./index)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Load the model and index (building it from seeds/ if missing) and serve the chat."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own health checks
+    from rag.service import Assistant  # imported here: loading torch is slow, --help is not
+
+    assistant = Assistant(args.index_dir)
+    log.info("index %s ready: %s", args.index_dir, assistant.status())
+    demo = build_demo(assistant)
+    demo.launch(server_name=args.host, server_port=args.port, **launch_options())
+
+
+if __name__ == "__main__":
+    main()

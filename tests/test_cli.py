@@ -1,0 +1,51 @@
+"""The command line, run as a user would run it (python -m rag), with the real model."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def rag(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "rag", *args], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, **(env or {})}, timeout=600)
+
+
+def test_index_json_on_unchanged_corpus_embeds_nothing(seed_index_dir):
+    out = rag("index", "--index-dir", str(seed_index_dir), "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert set(report) == {"documents", "articles", "chunks", "embedded", "reused", "removed", "seconds"}
+    assert report["documents"] == 5 and report["embedded"] == 0 and report["reused"] == report["chunks"]
+
+
+def test_ask_json_uses_rag_index_dir(seed_index_dir):
+    out = rag("ask", "--json", "兰岭园新增了多少个停车位？", env={"RAG_INDEX_DIR": str(seed_index_dir)})
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    assert answer["found"] and answer["short_answer"] == "7个停车位"
+    assert answer["citations"][0]["source"] == "000_54cc604d7de70b0b.txt"
+
+
+def test_bad_input_exits_non_zero_with_a_message(seed_index_dir, tmp_path):
+    out = rag("ask", "--index-dir", str(seed_index_dir), "  ")
+    assert out.returncode == 2 and "question is empty" in out.stderr and "Traceback" not in out.stderr
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"")
+    out = rag("index", "--index-dir", str(seed_index_dir), str(bad))
+    assert out.returncode == 2 and "bad.txt: the file is empty" in out.stderr
+
+
+def test_eval_prints_metrics(seed_index_dir, tmp_path):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in [
+        {"id": "a", "question": "兰岭园新增了多少个停车位？", "answer": "7个停车位", "source": "000_54cc604d7de70b0b.txt"},
+        {"id": "b", "question": "兰岭园小区的物业费每月多少钱？", "answer": None, "source": None},
+    ]), encoding="utf-8")
+    out = rag("eval", "--index-dir", str(seed_index_dir), "--questions", str(questions), "--json")
+    assert out.returncode == 0, out.stderr
+    m = json.loads(out.stdout)["metrics"]
+    assert m["answer_accuracy"] == 1.0 and m["refusal_accuracy"] == 1.0 and m["recall@1"] == 1.0
+    assert m["latency_ms_p50"] > 0
