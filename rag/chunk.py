@@ -118,7 +118,9 @@ def chunk_article(article: Article, size: int = 300, overlap: int = 60) -> list[
     i = 0
     while i < len(units):
         j, length = i, 0
-        while j < len(units) and (j == i or length + len(units[j][0]) <= size):
+        # A chunk ends at the size limit, and at a sub-heading: what follows is a new topic.
+        while j < len(units) and (j == i or (length + len(units[j][0]) <= size
+                                             and units[j][1] == units[i][1])):
             length += len(units[j][0])
             j += 1
         text, cuts = "", []
@@ -134,7 +136,7 @@ def chunk_article(article: Article, size: int = 300, overlap: int = 60) -> list[
             break
         # Step back over trailing sentences that fit in the overlap, never to i itself.
         k, back = j, 0
-        while k - 1 > i and back + len(units[k - 1][0]) <= overlap:
+        while k - 1 > i and back + len(units[k - 1][0]) <= overlap and units[k - 1][1] == units[j][1]:
             k -= 1
             back += len(units[k][0])
         i = k

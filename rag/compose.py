@@ -28,6 +28,8 @@ _ORG = re.compile(r"公司|单位|党支部|党总支|党委|委员会|中心|�
                   r"俱乐部|研究院|事务所|居委会|居民区|街道|部门|支部|影院|药房|餐饮|分局|工作室|联盟|站")
 _NAME = r"([\u4e00-\u9fff]{2,3}?)(?=强调|表示|介绍|指出|说|告诉|出席|主持|带领|参加|致辞|讲话|发言|" \
         r"为|向|与|和|及|等|在|、|，|,|。|；|：|:|\s|$)"
+# "哪家公司/影院/医院…": the class noun that ends the answer's name.
+_ORG_CLASS = r"(单位|公司|机构|组织|部门|企业|学校|医院|影院|银行|俱乐部|基金会|协会|中心|餐厅|食堂|药房|超市)"
 _ROLES = r"书记|主任|主席|部长|局长|处长|科长|站长|校长|院长|经理|队长|会长|理事长|负责人|组长|楼组长|社长|所长|馆长"
 _LEAD = "与和跟同向为由在是以及把被对从"
 
@@ -223,7 +225,8 @@ def _extract(q: Question, sentence: str, words: Callable[[str], list[str]]) -> s
             if anchor < 0:
                 return 0
             return anchor - ab[1] if ab[1] <= anchor else 100 + ab[0] - anchor
-        start, end = min(spans, key=lambda ab: (sentence.startswith(("中", "里"), ab[1]), distance(ab), ab[0]))
+        start, end = min(spans, key=lambda ab: (sentence.startswith(("中", "里"), ab[1]),
+                                                q.measure not in sentence[ab[0]:ab[1]], distance(ab), ab[0]))
         if q.kind == "number":   # "7个" + "停车位": what the question counts, as the source names it
             for w in words(q.right.lstrip("个名位张辆台栋幢座场次项家所条户人岁层号批处间套件份")):
                 if not w.strip() or not sentence.startswith(w, end):
@@ -247,9 +250,10 @@ def _anchor(q: Question, sentence: str) -> int:
 
 
 def _person(q: Question, sentence: str, words) -> str | None:
-    roles = re.findall(_ROLES, q.left)
+    roles = re.findall(rf"(?:副|常务|执行|名誉)?(?:{_ROLES})", q.left)
     if roles:
-        pattern = rf"(?:{'|'.join(map(re.escape, roles))})(?:、[^，。；,]{{0,10}}?(?:{_ROLES}))*{_NAME}"
+        # "副书记" asks for a deputy, "书记" does not: the sentence must name the same rank.
+        pattern = rf"(?<!副|务|行|誉)(?:{'|'.join(map(re.escape, roles))})(?:、[^，。；,]{{0,10}}?(?:{_ROLES}))*{_NAME}"
         m = re.search(pattern, sentence)
         return m.group(1) if m else None
     span = _between(q, sentence, words)
@@ -258,11 +262,14 @@ def _person(q: Question, sentence: str, words) -> str | None:
 
 def _org(q: Question, sentence: str, words) -> str | None:
     # "哪家公司": the answer is a name ending in 公司 in the sentence.
-    kind = re.match(r"(单位|公司|机构|组织|部门|企业|学校|医院)", q.right)
+    kind = re.match(_ORG_CLASS, q.right)
     if kind:
         names = re.findall(rf"(?:^|[\s，。；：,;:、“”与和向由])([^\s，。；：,;:、“”与和向由]{{2,30}}{kind.group(1)})", sentence)
-        if names:
-            return names[0]
+        for name in names:
+            name = re.sub(r"^(?:联合|携手|通过|经过|邀请|依托)", "", name)
+            # a name holds no numbers or verb particles ("只要9.9元就能去电影院" is no cinema's name)
+            if len(name) > len(kind.group(1)) and not re.search(r"[\d了就能去只要是把被将]", name):
+                return name
     span = _between(q, sentence, words)
     return span if span and _ORG.search(span) else None
 

@@ -124,8 +124,8 @@ class Index:
         """Write the index as a new generation, then switch ``manifest.json`` to it."""
         index_dir = Path(index_dir)
         index_dir.mkdir(parents=True, exist_ok=True)
-        old = _read_manifest(index_dir) if (index_dir / MANIFEST).exists() else None
-        gen = (old or {}).get("generation", 0) + 1
+        # A number no folder has had: never the live one, nor a crashed build's leftover.
+        gen = 1 + max([int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit()] or [0])
         tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=index_dir))
         with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
             for c, toks in zip(self.chunks, self.tokens):
@@ -136,8 +136,6 @@ class Index:
         if self._lexical is not None:
             self._lexical.save(str(tmp / "lexical"))
         gen_dir = index_dir / f"gen-{gen}"
-        if gen_dir.exists():            # a leftover of a crashed build: never live
-            shutil.rmtree(gen_dir)
         os.replace(tmp, gen_dir)
         manifest = dict(self.manifest, format_version=FORMAT_VERSION, generation=gen,
                         versions=_versions(), chunks=len(self.chunks))

@@ -22,7 +22,7 @@ _SPAN = {
             r"|(?:19|20)\d{2}年\d{1,2}月|\d{1,2}月(?:上旬|中旬|下旬|初|底)",
     "duration": rf"{_NUM}(?:个多|多个|个)?(?:年|月|周|天|日|小时|分钟)(?:多|余|左右)?",
     "number": rf"{_NUM}(?:余|多)?(?:万|亿|千|百)?(?:人次|[{_MEASURE}])(?:多|余)?|{_NUM}(?:余|多)?(?:万|亿)"
-              rf"|\d+(?:\.\d+)?",
+              rf"|\d+(?:\.\d+)?(?![\d.年月日号时%％])",
 }
 _TYPES = [
     ("money", r"多少钱|多少元|几元|花了多少|费用是多少|价格是多少|多少块", r"how much (?:money|does|did|is|was|cost)|\bcost\b|\bprice\b"),
@@ -62,6 +62,7 @@ class Question:
         focus: the words around the question word (the thing asked about).
         left / right: the question's text before / after the question word.
         chinese: False for a question with no Chinese characters (English).
+        measure: the measure word asked with 多少/几 ("条" of 多少条), preferred in answers.
     """
 
     text: str
@@ -72,6 +73,7 @@ class Question:
     left: str
     right: str
     chinese: bool
+    measure: str = ""
 
 
 def is_chinese(text: str) -> bool:
@@ -98,10 +100,12 @@ def analyse_question(question: str, words=None) -> Question:
         if m:   # the table runs from the most specific kind to the least
             kind, left, right = name, text[: m.start()], text[m.end():]
             break
-    unit = ""
+    unit = measure = ""
     if kind == "number" and chinese:
         m = re.search(r"(?:多少|几)([" + "".join(_STRICT_UNITS) + "])", text)
         unit = _STRICT_UNITS[m.group(1)] if m else ""
+        m = re.search(rf"(?:多少|几)([{_MEASURE}])", text)
+        measure = m.group(1) if m else ""
     focus: tuple[str, ...] = ()
     if chinese and words is not None and kind:
         def content(ws):
@@ -121,7 +125,9 @@ def analyse_question(question: str, words=None) -> Question:
                     break
             if counted:
                 focus = (counted[-1],)
-    return Question(text, kind, _SPAN.get(kind, ""), unit, focus, left, right, chinese)
+            elif left_words:     # "面积有多大": what is measured stands before the question word
+                focus = (left_words[-1],)
+    return Question(text, kind, _SPAN.get(kind, ""), unit, focus, left, right, chinese, measure)
 
 
 def question_terms(q: Question, tokenize) -> list[str]:

@@ -114,6 +114,9 @@ class Assistant:
         hits = retriever.search(query)
         similarity = None
         if not is_chinese(query):
+            # Terms cannot match across languages: compare sentences by embedding, only
+            # those of the best two chunks, to keep the cost of this path small.
+            hits = hits[:2]
             qvec = self.embedder.embed_queries([query])[0]
             similarity = lambda sentences: self.embedder.embed_passages(sentences) @ qvec
         return dataclasses.replace(composer.compose(query, hits, similarity), question=question)

@@ -9,6 +9,7 @@ model name + hash of the chunk text.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sys
 import time
@@ -78,6 +79,13 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _recorded_sources(index_dir: Path) -> list[str]:
+    try:
+        return list(json.loads((index_dir / MANIFEST).read_text(encoding="utf-8")).get("sources", []))
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
 def _collect_files(sources: Iterable[Path]) -> tuple[dict[str, Path], list[Path]]:
     files: dict[str, Path] = {}
     kept_sources = []
@@ -113,8 +121,15 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
     started = time.perf_counter()
     index_dir = Path(index_dir)
     note = on_progress or (lambda fraction, message: None)
-    old = Index.load(index_dir) if (index_dir / MANIFEST).exists() else None
-    old_manifest = old.manifest if old else {}
+    old, old_manifest = None, {}
+    if (index_dir / MANIFEST).exists():
+        try:
+            old = Index.load(index_dir)
+            old_manifest = old.manifest
+        except IndexFormatError as e:
+            # A damaged index is rebuilt from its recorded sources; nothing is reused from it.
+            log.warning("previous index unusable (%s); rebuilding it", e)
+            old_manifest = {"sources": _recorded_sources(index_dir)}
     if config is None:
         config = Config.from_dict(old_manifest["config"]) if old else Config()
     if embedder is None:

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SEEDS = ROOT / "seeds"
-DEV_QUESTIONS = ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"
+DEV_QUESTIONS = ROOT / "tests" / "data" / "dev_questions.jsonl"   # copy of ../shared/eval/dev_questions.jsonl
 
 
 class FakeEmbedder:

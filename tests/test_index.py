@@ -112,7 +112,18 @@ def test_killed_build_leaves_previous_index_live(tmp_path, seed_copy, tokenizer)
     # The next sync finishes the job and clears the leftovers.
     _, report = build(ix, [], FakeEmbedder(), tokenizer)
     assert report.documents == 6
-    assert sorted(p.name for p in ix.iterdir() if p.name.startswith(("gen-", ".building"))) == ["gen-2"]
+    assert sorted(p.name for p in ix.iterdir() if p.name.startswith(("gen-", ".building"))) == ["gen-3"]
+
+
+def test_damaged_index_is_rebuilt_by_the_next_sync(tmp_path, seed_copy, tokenizer):
+    ix = tmp_path / "ix"
+    index, _ = build(ix, [seed_copy], FakeEmbedder(), tokenizer)
+    for f in ix.glob("gen-*/dense.faiss"):
+        f.write_bytes(b"garbage")
+    with pytest.raises(IndexFormatError, match="damaged index files"):
+        Index.load(ix)
+    rebuilt, report = build(ix, [], FakeEmbedder(), tokenizer)   # sources come from the manifest
+    assert report.documents == 5 and report.embedded == len(index) == len(rebuilt)
 
 
 def test_load_checks_model_dimension_and_counts(tmp_path, seed_copy, fake_embedder, tokenizer):
@@ -126,7 +137,8 @@ def test_load_checks_model_dimension_and_counts(tmp_path, seed_copy, fake_embedd
     chunks = ix / f"gen-{manifest['generation']}" / "chunks.jsonl"
     lines = chunks.read_text(encoding="utf-8").splitlines()
     chunks.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")   # a half-written chunk store
-    with pytest.raises(IndexFormatError, match=r"damaged index.*61 documents, the chunk store 60"):
+    n = len(lines)
+    with pytest.raises(IndexFormatError, match=rf"damaged index.*{n} documents, the chunk store {n - 1}"):
         Index.load(ix)
     with pytest.raises(IndexFormatError, match="no index at"):
         Index.load(tmp_path / "nowhere")
