@@ -106,21 +106,25 @@ class Composer:
         return idf * (0.3 if len(term) == 1 else 1.0)
 
     def compose(self, question: str, hits: Sequence[Hit],
-                similarity: Callable[[list[str]], np.ndarray] | None = None) -> Answer:
+                similarity: Callable[[list[str]], np.ndarray] | None = None,
+                asked: str | None = None) -> Answer:
         """Answer ``question`` from ``hits``.
 
         Args:
             similarity: scores sentences against the question by embedding; used for
                 questions with no Chinese characters, where terms cannot be matched.
+            asked: the user's own words when ``question`` was completed from an earlier
+                turn; the answer span is sought in the clause that matches these best.
         """
         q = analyse_question(question, self.tokenizer.words)
+        clause_terms = [t for t in self.tokenizer(asked or question) if len(t) > 1 or not t.isdigit()]
         cands = self._candidates(hits)
         if not cands or not re.search(r"\w", q.text):   # nothing to match: "😀😀😀", "？？"
             return self._not_found(question, hits)
         if q.chinese or similarity is None:
-            self._score_by_terms(q, cands)
+            self._score_by_terms(q, cands, clause_terms)
         else:
-            self._score_by_similarity(q, cands, similarity([c.sentence for c in cands]))
+            self._score_by_similarity(q, cands, similarity([c.sentence for c in cands]), clause_terms)
         valid = sorted((c for c in cands if c.valid), key=lambda c: (-c.score, c.rank, c.sentence))
         if not valid:
             return self._not_found(question, hits)
@@ -154,7 +158,7 @@ class Composer:
                 out.append(_Candidate(hit, rank, sentence, pieces))
         return out
 
-    def _score_by_terms(self, q: Question, cands: list[_Candidate]) -> None:
+    def _score_by_terms(self, q: Question, cands: list[_Candidate], clause_terms: list[str]) -> None:
         weights = {t: self._weight(t) for t in question_terms(q, self.tokenizer)}
         total = sum(weights.values()) or 1.0
         # The question's most specific known terms name its subject (凉城, 兰岭园, 拾尚包):
@@ -173,16 +177,17 @@ class Composer:
             in_ctx = sum(w * max(_presence(t, s), _presence(t, context)) for t, w in weights.items()) / total
             focus_ok = all(_present(f, s) or (q.kind in ("what", "place") and _present(f, context))
                            for f in focus)
-            c.span = _extract(q, c.sentence, self.tokenizer.words)
+            c.span = _extract(q, c.sentence, self.tokenizer.words, clause_terms)
             type_ok = c.span is not None or q.kind in ("what", "place", "")
             subject_ok = all(t in s or t in context for t in subjects)
             c.valid = (type_ok and focus_ok and subject_ok and in_ctx >= self.min_coverage
                        and in_s >= self.min_coverage / 3)
             c.score = in_s + 0.5 * in_ctx + (0.3 if c.span else 0.0) + 0.1 / (1 + c.rank)
 
-    def _score_by_similarity(self, q: Question, cands: list[_Candidate], sims: np.ndarray) -> None:
+    def _score_by_similarity(self, q: Question, cands: list[_Candidate], sims: np.ndarray,
+                             clause_terms: list[str]) -> None:
         for c, sim in zip(cands, sims):
-            c.span = _extract(q, c.sentence, self.tokenizer.words)
+            c.span = _extract(q, c.sentence, self.tokenizer.words, clause_terms)
             type_ok = c.span is not None or q.kind in ("what", "place", "person", "org", "")
             c.valid = type_ok and float(sim) >= self.min_similarity
             c.score = float(sim) + (0.02 if c.span else 0.0)
@@ -213,8 +218,14 @@ def _presence(word: str, text: str) -> float:
     return 0.0
 
 
-def _extract(q: Question, sentence: str, words: Callable[[str], list[str]]) -> str | None:
-    """The exact span of ``sentence`` that answers ``q``, or None if there is none."""
+def _extract(q: Question, sentence: str, words: Callable[[str], list[str]],
+             terms: Sequence[str] = ()) -> str | None:
+    """The exact span of ``sentence`` that answers ``q``, or None if there is none.
+
+    Among several spans of the right form, the one whose clause shares most of ``terms``
+    wins ("…车位数54个，而实际车辆却达到80之多" asked "实际有多少辆车" -> 80), then the one
+    standing closest before what the question counts.
+    """
     if q.span:
         spans = answer_spans(q, sentence)
         if not spans:
@@ -225,8 +236,14 @@ def _extract(q: Question, sentence: str, words: Callable[[str], list[str]]) -> s
             if anchor < 0:
                 return 0
             return anchor - ab[1] if ab[1] <= anchor else 100 + ab[0] - anchor
+        def overlap(ab: tuple[int, int]) -> int:
+            left = max(sentence.rfind(p, 0, ab[0]) for p in "，,；;。") + 1
+            ends = [i for i in (sentence.find(p, ab[1]) for p in "，,；;。") if i >= 0]
+            clause = sentence[left:min(ends, default=len(sentence))]
+            return sum(len(t) for t in terms if t in clause)
         start, end = min(spans, key=lambda ab: (sentence.startswith(("中", "里"), ab[1]),
-                                                q.measure not in sentence[ab[0]:ab[1]], distance(ab), ab[0]))
+                                                q.measure not in sentence[ab[0]:ab[1]], -overlap(ab),
+                                                distance(ab), ab[0]))
         if q.kind == "number":   # "7个" + "停车位": what the question counts, as the source names it
             for w in words(q.right.lstrip("个名位张辆台栋幢座场次项家所条户人岁层号批处间套件份")):
                 if not w.strip() or not sentence.startswith(w, end):

@@ -119,7 +119,8 @@ class Assistant:
             hits = hits[:2]
             qvec = self.embedder.embed_queries([query])[0]
             similarity = lambda sentences: self.embedder.embed_passages(sentences) @ qvec
-        return dataclasses.replace(composer.compose(query, hits, similarity), question=question)
+        answer = composer.compose(query, hits, similarity, asked=question)
+        return dataclasses.replace(answer, question=question)
 
     def search(self, question: str, k: int | None = None) -> list:
         """The retrieved chunks (``Hit``) for a question, best first."""
