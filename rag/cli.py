@@ -19,8 +19,15 @@ def _index_dir(args: argparse.Namespace) -> Path:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
+    from .config import Config
+    from .index import MANIFEST, Index
     from .sync import sync_index
-    _, report = sync_index(_index_dir(args), args.paths, progress=not args.json)
+    config = None
+    if args.model:   # another sentence-transformers model: a hub id or a local folder
+        index_dir = _index_dir(args)
+        base = Index.load(index_dir).manifest["config"] if (index_dir / MANIFEST).exists() else {}
+        config = Config.from_dict({**base, "model": args.model, "query_prompt": None, "passage_prompt": None})
+    _, report = sync_index(_index_dir(args), args.paths, config=config, progress=not args.json)
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
@@ -82,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="add files or folders to the index and sync it")
     common(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--model", help="embedding model (hub id or folder); changing it re-embeds everything")
     p.add_argument("paths", nargs="*", help="issue files or folders (default: the recorded sources, or seeds/)")
     p.set_defaults(func=_cmd_index)
     p = sub.add_parser("ask", help="answer one question")

