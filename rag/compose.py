@@ -182,7 +182,8 @@ class Composer:
             subject_ok = all(t in s or t in context for t in subjects)
             c.valid = (type_ok and focus_ok and subject_ok and in_ctx >= self.min_coverage
                        and in_s >= self.min_coverage / 3)
-            c.score = in_s + 0.5 * in_ctx + (0.3 if c.span else 0.0) + 0.1 / (1 + c.rank)
+            cue = q.cue and re.search(q.cue, c.sentence)
+            c.score = in_s + 0.5 * in_ctx + (0.3 if c.span else 0.0) + (0.2 if cue else 0.0) + 0.1 / (1 + c.rank)
 
     def _score_by_similarity(self, q: Question, cands: list[_Candidate], sims: np.ndarray,
                              clause_terms: list[str]) -> None:
@@ -266,10 +267,26 @@ def _anchor(q: Question, sentence: str) -> int:
     return -1
 
 
+def _role_phrases(q: Question, words) -> list[str]:
+    """The roles a 谁 question asks about, with the body they belong to: "党工委书记", "统战部副部长"."""
+    ws = [w for w in words(q.left + "，" + q.right)]
+    out = []
+    for i, w in enumerate(ws):
+        if re.fullmatch(rf"(?:副|常务|执行|名誉)?(?:{_ROLES})", w):
+            j, prefix = i - 1, ""
+            while j >= 0 and ws[j] in ("副", "常务", "执行", "名誉"):
+                prefix = ws[j] + prefix
+                j -= 1
+            body = ws[j] if j >= 0 and len(ws[j]) >= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", ws[j]) else ""
+            out.append(body + prefix + w)
+    return out
+
+
 def _person(q: Question, sentence: str, words) -> str | None:
-    roles = re.findall(rf"(?:副|常务|执行|名誉)?(?:{_ROLES})", q.left)
+    roles = _role_phrases(q, words)
     if roles:
-        # "副书记" asks for a deputy, "书记" does not: the sentence must name the same rank.
+        # "副书记" asks for a deputy, "书记" does not: the sentence must name the same rank,
+        # of the same body (党工委书记 is not a school's 党委书记).
         pattern = rf"(?<!副|务|行|誉)(?:{'|'.join(map(re.escape, roles))})(?:、[^，。；,]{{0,10}}?(?:{_ROLES}))*{_NAME}"
         m = re.search(pattern, sentence)
         return m.group(1) if m else None

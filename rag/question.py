@@ -17,7 +17,7 @@ _MEASURE = "个名位张辆台栋幢座场次项家所条户人岁层号批处�
 _SPAN = {
     "money": rf"{_NUM}(?:余|多)?(?:万|亿)?元",
     "percent": rf"{_NUM}[%％]|百分之[一二三四五六七八九十百点]+",
-    "year": r"(?:19|20)\d{2}年",
+    "year": r"(?:19|20)\d{2}年(?:代)?|上世纪\d0年代|\d0年代",
     "date": r"(?:(?:19|20)\d{2}年)?\d{1,2}月(?:\d{1,2}|[一二三四五六七八九十]+)[日号](?:上午|下午|晚上|早上|中午|晚)?"
             r"|(?:19|20)\d{2}年\d{1,2}月|\d{1,2}月(?:上旬|中旬|下旬|初|底)",
     "duration": rf"{_NUM}(?:个多|多个|个)?(?:年|月|周|天|日|小时|分钟)(?:多|余|左右)?",
@@ -42,6 +42,11 @@ _STRICT_UNITS = {"户": "户", "岁": "岁", "名": "[名人位]", "人": "[名�
                  "栋": "[栋幢号]", "幢": "[栋幢号]", "层": "层", "台": "台", "张": "[张个]"}
 
 
+_CUES = [
+    (r"为什么|为何|什么原因|原因是", r"因为|由于|为了|原因|考虑到|为此|因此|所以|以便|旨在|避免|风险|隐患"),
+    (r"怎么|怎样|如何|什么办法|什么方式|什么措施", r"通过|采取|采用|方式|办法|措施|方案|推出|开展|实施|改造|建立"),
+    (r"哪里|哪儿|在哪|什么地方|何处|什么位置|地址", r"位于|坐落|地址|[路街弄号]|楼|层|广场|中心|站点?|室"),
+]
 # "一张" in "多少钱一张", "每月": a rate, not the thing asked about.
 _PER_UNIT = re.compile(rf"[一每单][{_MEASURE}月年天周次]|每\w")
 GENERIC_WORDS = {"地方", "位置", "时候", "东西", "事情", "方面", "情况", "内容", "原因", "办法", "方式"}
@@ -63,6 +68,8 @@ class Question:
         left / right: the question's text before / after the question word.
         chinese: False for a question with no Chinese characters (English).
         measure: the measure word asked with 多少/几 ("条" of 多少条), preferred in answers.
+        cue: words that mark a sentence giving a reason, a way or a place, for 为什么 /
+            怎么 / 在哪 questions: such sentences rank higher.
     """
 
     text: str
@@ -74,6 +81,7 @@ class Question:
     right: str
     chinese: bool
     measure: str = ""
+    cue: str = ""
 
 
 def is_chinese(text: str) -> bool:
@@ -127,7 +135,8 @@ def analyse_question(question: str, words=None) -> Question:
                 focus = (counted[-1],)
             elif left_words:     # "面积有多大": what is measured stands before the question word
                 focus = (left_words[-1],)
-    return Question(text, kind, _SPAN.get(kind, ""), unit, focus, left, right, chinese, measure)
+    cue = next((c for asks, c in _CUES if re.search(asks, text)), "")
+    return Question(text, kind, _SPAN.get(kind, ""), unit, focus, left, right, chinese, measure, cue)
 
 
 def question_terms(q: Question, tokenize) -> list[str]:
