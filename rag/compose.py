@@ -71,6 +71,7 @@ class _Candidate:
     score: float = 0.0
     valid: bool = False
     span: str | None = None
+    related: float = 0.0   # how much the sentence's article is about the question
 
 
 class Composer:
@@ -120,14 +121,15 @@ class Composer:
         clause_terms = [t for t in self.tokenizer(asked or question) if len(t) > 1 or not t.isdigit()]
         cands = self._candidates(hits)
         if not cands or not re.search(r"\w", q.text):   # nothing to match: "😀😀😀", "？？"
-            return self._not_found(question, hits)
+            return self._not_found(question, [])
         if q.chinese or similarity is None:
             self._score_by_terms(q, cands, clause_terms)
         else:
             self._score_by_similarity(q, cands, similarity([c.sentence for c in cands]), clause_terms)
         valid = sorted((c for c in cands if c.valid), key=lambda c: (-c.score, c.rank, c.sentence))
         if not valid:
-            return self._not_found(question, hits)
+            related = max(cands, key=lambda c: (c.related, -c.rank))
+            return self._not_found(question, [related.hit] if related.related >= 0.35 else [])
         best = valid[0]
         chosen = [best]
         if q.kind in ("what", "place", "") and len(valid) > 1 and valid[1].score >= 0.9 * best.score:
@@ -169,10 +171,14 @@ class Composer:
         subjects = [t for t in known if weights[t] >= 0.6 * top]
         # A focus word the index never holds is a paraphrase or a mis-cut, not a requirement.
         focus = [f for f in q.focus if self.doc_freq.get(f, 0) or len(f) > 2]
+        contexts: dict[tuple[str, int, str], str] = {}
         for c in cands:
             s = to_simplified(c.sentence)
-            context = to_simplified(c.hit.chunk.title + c.hit.chunk.heading +
-                                    self.article_text(c.hit.chunk.source, c.hit.chunk.article))
+            key = (c.hit.chunk.source, c.hit.chunk.article, c.hit.chunk.heading)
+            if key not in contexts:
+                contexts[key] = to_simplified(c.hit.chunk.title + c.hit.chunk.heading +
+                                              self.article_text(c.hit.chunk.source, c.hit.chunk.article))
+            context = contexts[key]
             in_s = sum(w * _presence(t, s) for t, w in weights.items()) / total
             in_ctx = sum(w * max(_presence(t, s), _presence(t, context)) for t, w in weights.items()) / total
             focus_ok = all(_present(f, s) or (q.kind in ("what", "place") and _present(f, context))
@@ -182,6 +188,7 @@ class Composer:
             subject_ok = all(t in s or t in context for t in subjects)
             c.valid = (type_ok and focus_ok and subject_ok and in_ctx >= self.min_coverage
                        and in_s >= self.min_coverage / 3)
+            c.related = in_ctx if subject_ok else 0.0
             cue = q.cue and re.search(q.cue, c.sentence)
             c.score = in_s + 0.5 * in_ctx + (0.3 if c.span else 0.0) + (0.2 if cue else 0.0) + 0.1 / (1 + c.rank)
 
@@ -192,8 +199,10 @@ class Composer:
             type_ok = c.span is not None or q.kind in ("what", "place", "person", "org", "")
             c.valid = type_ok and float(sim) >= self.min_similarity
             c.score = float(sim) + (0.02 if c.span else 0.0)
+            c.related = float(sim)
 
     def _not_found(self, question: str, hits: Sequence[Hit]) -> Answer:
+        """The refusal; it names the article in ``hits`` (if any) as the closest one."""
         text = NOT_FOUND
         if hits:
             top = hits[0].chunk

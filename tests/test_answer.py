@@ -116,3 +116,10 @@ def test_same_question_same_answer(assistant):
     q = "金梅园百姓会客厅的主题色是什么？"
     assert assistant.ask(q) == assistant.ask(q)
     assert "橙色" in assistant.ask(q).text
+
+
+def test_refusal_names_the_closest_article_only_when_related(assistant):
+    near = assistant.ask("兰岭园小区的物业费每月多少钱？")
+    assert not near.found and "化解停车难题" in near.text and "000_54cc604d7de70b0b.txt" in near.text
+    far = assistant.ask("火星上有多少座火山？")
+    assert not far.found and "《" not in far.text
