@@ -190,7 +190,9 @@ class Composer:
                        and in_s >= self.min_coverage / 3)
             c.related = in_ctx if subject_ok else 0.0
             cue = q.cue and re.search(q.cue, c.sentence)
-            c.score = in_s + 0.5 * in_ctx + (0.3 if c.span else 0.0) + (0.2 if cue else 0.0) + 0.1 / (1 + c.rank)
+            named = sum(t in s for t in subjects) / len(subjects) if subjects else 0.0   # names the subject itself
+            c.score = (in_s + 0.5 * in_ctx + 0.2 * named + (0.3 if c.span else 0.0) + (0.2 if cue else 0.0)
+                       + 0.1 / (1 + c.rank))
 
     def _score_by_similarity(self, q: Question, cands: list[_Candidate], sims: np.ndarray,
                              clause_terms: list[str]) -> None:
