@@ -184,6 +184,18 @@ def reply_to(assistant, question: str, previous: list[str]) -> str:
         return render_error("系统出错了，请稍后再试。")
 
 
+def _progress_text(desc: str) -> str:
+    """The library's progress step in Chinese: "embedding 3/9 new chunks" -> "正在向量化新片段 3/9"."""
+    m = re.match(r"embedding (\d+)/(\d+)", desc)
+    if m:
+        return f"正在向量化新片段 {m.group(1)}/{m.group(2)}…"
+    if desc.startswith("reading"):
+        return "正在读取文件…"
+    if desc.startswith("saving"):
+        return "正在保存索引…"
+    return "完成" if desc == "done" else "正在建立索引…"
+
+
 def add_upload(assistant, src: Path, uploads_dir: Path, progress=None) -> tuple[bool, str]:
     """Store an uploaded issue under ``uploads_dir`` and index it; return (ok, message).
 
@@ -230,8 +242,9 @@ def build_demo(assistant) -> gr.Blocks:
         if not path:
             return gr.update(), gr.update(), None
         progress(0.0, desc="正在读取文件…")
+        # The library reports its steps in English; the page says the same in Chinese.
         ok, message = add_upload(assistant, Path(path), uploads_dir,
-                                 progress=lambda frac, desc: progress(frac, desc=desc))
+                                 progress=lambda frac, desc: progress(frac, desc=_progress_text(desc)))
         css = "rag-ok" if ok else "rag-error"
         return (f'<div class="{css}">{html.escape(message)}</div>',
                 render_status(assistant.status()), None)

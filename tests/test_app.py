@@ -217,3 +217,10 @@ def test_launch_options_use_local_fonts_only():
     fonts = [*opts["theme"].font, *opts["theme"].font_mono]
     assert not any(isinstance(f, gr.themes.GoogleFont) for f in fonts)
     assert opts["max_file_size"] == app.MAX_UPLOAD_BYTES
+
+
+def test_progress_steps_are_shown_in_chinese():
+    assert app._progress_text("embedding 3/9 new chunks") == "正在向量化新片段 3/9…"
+    assert app._progress_text("reading 6 issue files") == "正在读取文件…"
+    assert app._progress_text("saving the index") == "正在保存索引…"
+    assert app._progress_text("done") == "完成"
