@@ -20,12 +20,12 @@ def _index_dir(args: argparse.Namespace) -> Path:
 
 def _cmd_index(args: argparse.Namespace) -> int:
     from .config import Config
-    from .index import MANIFEST, Index
+    from .index import MANIFEST, read_manifest
     from .sync import sync_index
     config = None
     if args.model:   # another sentence-transformers model: a hub id or a local folder
         index_dir = _index_dir(args)
-        base = Index.load(index_dir).manifest["config"] if (index_dir / MANIFEST).exists() else {}
+        base = read_manifest(index_dir).get("config", {}) if (index_dir / MANIFEST).exists() else {}
         config = Config.from_dict({**base, "model": args.model, "query_prompt": None, "passage_prompt": None})
     _, report = sync_index(_index_dir(args), args.paths, config=config, progress=not args.json)
     if args.json:

@@ -243,7 +243,7 @@ def _extract(q: Question, sentence: str, words: Callable[[str], list[str]],
         if not spans:
             return None
         anchor = _anchor(q, sentence)
-        # "在曹杨的63个居住小区中,…有45个": a number followed by 中 names the whole set, not the answer.
+
         def distance(ab: tuple[int, int]) -> int:   # a count stands just before what it counts
             if anchor < 0:
                 return 0
@@ -253,6 +253,7 @@ def _extract(q: Question, sentence: str, words: Callable[[str], list[str]],
             ends = [i for i in (sentence.find(p, ab[1]) for p in "，,；;。") if i >= 0]
             clause = sentence[left:min(ends, default=len(sentence))]
             return sum(len(t) for t in terms if t in clause)
+        # "在曹杨的63个居住小区中,…有45个": a number followed by 中 names the whole set, not the answer.
         start, end = min(spans, key=lambda ab: (sentence.startswith(("中", "里"), ab[1]),
                                                 q.measure not in sentence[ab[0]:ab[1]], -overlap(ab),
                                                 distance(ab), ab[0]))

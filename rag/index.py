@@ -30,7 +30,7 @@ import numpy as np
 from .chunk import Chunk
 from .errors import IndexFormatError
 
-__all__ = ["Index", "FORMAT_VERSION", "MANIFEST"]
+__all__ = ["Index", "FORMAT_VERSION", "MANIFEST", "read_manifest"]
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class Index:
                 message says which and the command that fixes it.
         """
         index_dir = Path(index_dir)
-        manifest = _read_manifest(index_dir)
+        manifest = read_manifest(index_dir)
         fix = f"rebuild it with: rag index --index-dir {index_dir}"
         if manifest.get("format_version") != FORMAT_VERSION:
             raise IndexFormatError(f"{index_dir}: index format {manifest.get('format_version')!r}, "
@@ -199,7 +199,8 @@ class Index:
         return cls(chunks, vectors, tokens, manifest, lexical)
 
 
-def _read_manifest(index_dir: Path) -> dict:
+def read_manifest(index_dir: Path) -> dict:
+    """The manifest of an index folder; IndexFormatError if it is missing or unreadable."""
     path = index_dir / MANIFEST
     if not path.exists():
         raise IndexFormatError(f"no index at {index_dir} (no {MANIFEST}); build one with: "

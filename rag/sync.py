@@ -9,7 +9,6 @@ model name + hash of the chunk text.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import sys
 import time
@@ -24,7 +23,7 @@ from .chunk import Chunk, chunk_article
 from .clean import clean_text
 from .config import Config
 from .errors import IngestError, IndexFormatError
-from .index import MANIFEST, Index
+from .index import MANIFEST, Index, read_manifest
 from .ingest import find_issue_files, read_issue
 from .segment import segment_issue
 from .tokenize import ChineseTokenizer
@@ -79,13 +78,6 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _recorded_sources(index_dir: Path) -> list[str]:
-    try:
-        return list(json.loads((index_dir / MANIFEST).read_text(encoding="utf-8")).get("sources", []))
-    except (OSError, ValueError, AttributeError):
-        return []
-
-
 def _collect_files(sources: Iterable[Path]) -> tuple[dict[str, Path], list[Path]]:
     files: dict[str, Path] = {}
     kept_sources = []
@@ -129,7 +121,10 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
         except IndexFormatError as e:
             # A damaged index is rebuilt from its recorded sources; nothing is reused from it.
             log.warning("previous index unusable (%s); rebuilding it", e)
-            old_manifest = {"sources": _recorded_sources(index_dir)}
+            try:
+                old_manifest = {"sources": list(read_manifest(index_dir).get("sources", []))}
+            except IndexFormatError:
+                old_manifest = {}
     if config is None:
         config = Config.from_dict(old_manifest["config"]) if old else Config()
     if embedder is None:
