@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from .chunk import split_sentences
-from .question import GENERIC_WORDS, Question, analyse_question, answer_spans, question_terms
+from .question import GENERIC_WORDS, ROLES, Question, analyse_question, answer_spans, question_terms
 from .retrieve import Hit
 from .tokenize import ChineseTokenizer, to_simplified
 
@@ -26,12 +26,15 @@ NOT_FOUND = "抱歉，现有资料中没有找到这个问题的答案。"
 MAX_QUOTE = 160
 _ORG = re.compile(r"公司|单位|党支部|党总支|党委|委员会|中心|协会|基金会|学校|小学|中学|大学|医院|银行|集团|"
                   r"俱乐部|研究院|事务所|居委会|居民区|街道|部门|支部|影院|药房|餐饮|分局|工作室|联盟|站")
-_NAME = r"([\u4e00-\u9fff]{2,3}?)(?=强调|表示|介绍|指出|说|告诉|出席|主持|带领|参加|致辞|讲话|发言|" \
+_NAME = r"([\u4e00-\u9fff]{2,3}?)(?=强调|表示|介绍|指出|说|告诉|出席|主持|带领|参加|致辞|讲话|发言|进行|开展|携手|" \
+        r"签订|共同|率领|一起|代表|是|也|就|还|将|对|从|以|同|跟|作|" \
         r"为|向|与|和|及|等|在|、|，|,|。|；|：|:|\s|$)"
 # "哪家公司/影院/医院…": the class noun that ends the answer's name.
 _ORG_CLASS = r"(单位|公司|机构|组织|部门|企业|学校|医院|影院|银行|俱乐部|基金会|协会|中心|餐厅|食堂|药房|超市)"
-_ROLES = r"书记|主任|主席|部长|局长|处长|科长|站长|校长|院长|经理|队长|会长|理事长|负责人|组长|楼组长|社长|所长|馆长"
+# A 谁 answer that is no name: "一楼的一户居民", "云莲一书画社".
+_WHO_END = re.compile(rf"(?:{_ORG.pattern}|居民|老人|人|者|员|们|长|主任|师|生|社|团|队|组)$")
 _LEAD = "与和跟同向为由在是以及把被对从"
+_EXPLAIN = re.compile(r"为什么|为何|原因|怎么|怎样|如何|哪些|什么办法|什么方式|什么措施")
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ class Composer:
             asked: the user's own words when ``question`` was completed from an earlier
                 turn; the answer span is sought in the clause that matches these best.
         """
-        q = analyse_question(question, self.tokenizer.words)
+        q = analyse_question(question, self.tokenizer.words, self.tokenizer.tagged)
         clause_terms = [t for t in self.tokenizer(asked or question) if len(t) > 1 or not t.isdigit()]
         cands = self._candidates(hits)
         if not cands or not re.search(r"\w", q.text):   # nothing to match: "😀😀😀", "？？"
@@ -131,9 +134,7 @@ class Composer:
             related = max(cands, key=lambda c: (c.related, -c.rank))
             return self._not_found(question, [related.hit] if related.related >= 0.35 else [])
         best = valid[0]
-        chosen = [best]
-        if q.kind in ("what", "place", "") and len(valid) > 1 and valid[1].score >= 0.9 * best.score:
-            chosen.append(valid[1])
+        chosen = _supporting(q, valid)
         citations, parts = [], []
         for n, c in enumerate(chosen, start=1):
             quote = _quote(c)
@@ -169,6 +170,10 @@ class Composer:
         known = [t for t in weights if self.doc_freq.get(t, 0) and len(t) > 1 and t in nouns]
         top = max((weights[t] for t in known), default=0.0)
         subjects = [t for t in known if weights[t] >= 0.6 * top]
+        # Place and person names are never optional, however common: "曹杨新村街道的党工委
+        # 书记" is not answered by an article about 凉城新村街道's.
+        subjects += [w for w, flag in self.tokenizer.tagged(q.left + "，" + q.right)
+                     if flag in ("nr", "ns") and len(w) > 1 and self.doc_freq.get(w, 0) and w not in subjects]
         # A focus word the index never holds is a paraphrase or a mis-cut, not a requirement.
         focus = [f for f in q.focus if self.doc_freq.get(f, 0) or len(f) > 2]
         contexts: dict[tuple[str, int, str], str] = {}
@@ -184,7 +189,7 @@ class Composer:
             focus_ok = all(_present(f, s) or (q.kind in ("what", "place") and _present(f, context))
                            for f in focus)
             c.span = _extract(q, c.sentence, self.tokenizer.words, clause_terms)
-            type_ok = c.span is not None or q.kind in ("what", "place", "")
+            type_ok = c.span is not None or (q.kind in ("what", "place", "") and not q.span)
             subject_ok = all(t in s or t in context for t in subjects)
             c.valid = (type_ok and focus_ok and subject_ok and in_ctx >= self.min_coverage
                        and in_s >= self.min_coverage / 3)
@@ -210,6 +215,29 @@ class Composer:
             top = hits[0].chunk
             text += f"最相关的文章是《{top.title or top.section or top.source}》（{top.source}），但其中没有直接回答。"
         return Answer(question, False, text, None, ())
+
+
+def _supporting(q: Question, valid: list[_Candidate]) -> list[_Candidate]:
+    """The answer's sentences: the best, and for a what/where question the next ones that
+    score nearly as well. A 为什么/怎么/哪些 answer is often told over a few sentences of
+    one article: up to three are kept there, and a sentence of that article that gives a
+    reason or a way (its cue words) is taken first, even a little below the others."""
+    best = valid[0]
+    if q.kind not in ("what", "place", ""):
+        return [best]
+    explain = bool(_EXPLAIN.search(q.text))
+    article = (best.hit.chunk.source, best.hit.chunk.article)
+
+    def cued(c: _Candidate) -> bool:
+        return bool(explain and q.cue and re.search(q.cue, c.sentence))
+
+    def enough(c: _Candidate) -> bool:
+        same = (c.hit.chunk.source, c.hit.chunk.article) == article
+        need = 0.6 if same and cued(c) else 0.8 if same else 0.9
+        return c.score >= need * best.score
+
+    rest = sorted((c for c in valid[1:] if enough(c)), key=lambda c: (not cued(c), -c.score))
+    return [best, *rest[: (2 if explain else 1)]]
 
 
 def _present(word: str, text: str) -> bool:
@@ -240,13 +268,23 @@ def _extract(q: Question, sentence: str, words: Callable[[str], list[str]],
     """
     if q.span:
         spans = answer_spans(q, sentence)
+        if q.kind in ("number", "money", "percent", "duration"):
+            # "曹杨的20个居委会被划成了几个网格": the 20 the question states is not its answer.
+            stated = set(re.findall(r"\d+(?:\.\d+)?", q.text))
+            spans = [ab for ab in spans if _leading_number(sentence[ab[0]:ab[1]]) not in stated]
         if not spans:
             return None
         anchor = _anchor(q, sentence)
+        focus = next((f for f in q.focus if f in sentence), "")
 
-        def distance(ab: tuple[int, int]) -> int:   # a count stands just before what it counts
+        def distance(ab: tuple[int, int]) -> int:
+            # A count stands just before what it counts ("7个停车位"), or in a list just
+            # after it ("长者食堂及助餐点7个").
             if anchor < 0:
                 return 0
+            after = ab[0] - (anchor + len(focus))
+            if 0 <= after <= 1:
+                return after
             return anchor - ab[1] if ab[1] <= anchor else 100 + ab[0] - anchor
         def overlap(ab: tuple[int, int]) -> int:
             left = max(sentence.rfind(p, 0, ab[0]) for p in "，,；;。") + 1
@@ -270,6 +308,11 @@ def _extract(q: Question, sentence: str, words: Callable[[str], list[str]],
     return None
 
 
+def _leading_number(span: str) -> str | None:
+    m = re.search(r"\d+(?:\.\d+)?", span)
+    return m.group(0) if m else None
+
+
 def _anchor(q: Question, sentence: str) -> int:
     """Where the question's focus sits in the sentence (-1 if absent)."""
     for f in q.focus:
@@ -284,7 +327,9 @@ def _role_phrases(q: Question, words) -> list[str]:
     ws = [w for w in words(q.left + "，" + q.right)]
     out = []
     for i, w in enumerate(ws):
-        if re.fullmatch(rf"(?:副|常务|执行|名誉)?(?:{_ROLES})", w):
+        if re.fullmatch(rf"[\u4e00-\u9fff]+(?<!副)(?:{ROLES})", w) and not re.fullmatch(rf"(?:{ROLES})", w):
+            out.append(w)            # one word with its body: "党委书记"
+        elif re.fullmatch(rf"(?:副|常务|执行|名誉)?(?:{ROLES})", w):
             j, prefix = i - 1, ""
             while j >= 0 and ws[j] in ("副", "常务", "执行", "名誉"):
                 prefix = ws[j] + prefix
@@ -299,16 +344,18 @@ def _person(q: Question, sentence: str, words) -> str | None:
     if roles:
         # "副书记" asks for a deputy, "书记" does not: the sentence must name the same rank,
         # of the same body (党工委书记 is not a school's 党委书记).
-        pattern = rf"(?<!副|务|行|誉)(?:{'|'.join(map(re.escape, roles))})(?:、[^，。；,]{{0,10}}?(?:{_ROLES}))*{_NAME}"
+        pattern = rf"(?<!副|务|行|誉)(?:{'|'.join(map(re.escape, roles))})(?:、[^，。；,]{{0,10}}?(?:{ROLES}))*{_NAME}"
         m = re.search(pattern, sentence)
         return m.group(1) if m else None
     span = _between(q, sentence, words)
-    return span if span and 2 <= len(span) <= 4 else None
+    if span and (2 <= len(span) <= 4 or (len(span) <= 12 and _WHO_END.search(span))):
+        return span
+    return None
 
 
 def _org(q: Question, sentence: str, words) -> str | None:
     # "哪家公司": the answer is a name ending in 公司 in the sentence.
-    kind = re.match(_ORG_CLASS, q.right)
+    kind = re.match(rf"[\u4e00-\u9fff]{{0,3}}?{_ORG_CLASS}", q.right)   # "哪家电影院" -> a name ending in 影院
     if kind:
         names = re.findall(rf"(?:^|[\s，。；：,;:、“”与和向由])([^\s，。；：,;:、“”与和向由]{{2,30}}{kind.group(1)})", sentence)
         for name in names:

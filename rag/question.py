@@ -11,6 +11,8 @@ __all__ = ["Question", "analyse_question", "answer_spans", "question_terms", "is
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _NUM = r"(?:\d+(?:[.,]\d+)?|[一二三四五六七八九十百千两半]+)"
+# "数十家", "近千人", "上百名": a vague count is still the count the source gives.
+_ABOUT = r"(?:(?:数|上)(?=[十百千万])|近|约|逾|超过|将近)?"
 _MEASURE = "个名位张辆台栋幢座场次项家所条户人岁层号批处间套件份辆块本株床"
 
 # Each type: the phrases that ask for it (Chinese, English) and the pattern of an answer.
@@ -19,9 +21,10 @@ _SPAN = {
     "percent": rf"{_NUM}[%％]|百分之[一二三四五六七八九十百点]+",
     "year": r"(?:19|20)\d{2}年(?:代)?|上世纪\d0年代|\d0年代",
     "date": r"(?:(?:19|20)\d{2}年)?\d{1,2}月(?:\d{1,2}|[一二三四五六七八九十]+)[日号](?:上午|下午|晚上|早上|中午|晚)?"
-            r"|(?:19|20)\d{2}年\d{1,2}月|\d{1,2}月(?:上旬|中旬|下旬|初|底)",
+            r"|(?:(?:19|20)\d{2}年|今年|去年|明年|前年)?\d{1,2}月(?:上旬|中旬|下旬|初|底|份)?(?![\d日号])"
+            r"|(?:(?:19|20)\d{2}年|今年|去年|明年)?(?:第[一二三四]季度|[上下]半年|年初|年底|年中)",
     "duration": rf"{_NUM}(?:个多|多个|个)?(?:年|月|周|天|日|小时|分钟)(?:多|余|左右)?",
-    "number": rf"{_NUM}(?:余|多)?(?:万|亿|千|百)?(?:人次|[{_MEASURE}])(?:多|余)?|{_NUM}(?:余|多)?(?:万|亿)"
+    "number": rf"{_ABOUT}{_NUM}(?:余|多)?(?:万|亿|千|百)?(?:人次|[{_MEASURE}])(?:多|余)?|{_NUM}(?:余|多)?(?:万|亿)"
               rf"|\d+(?:\.\d+)?(?![\d.年月日号时%％])",
 }
 _TYPES = [
@@ -29,21 +32,27 @@ _TYPES = [
     ("percent", r"(?:比例|比率|比重|占比|百分比|率)是多少|百分之几|多少%|率有多高|率为多少", r"percent|proportion|\brate\b|\bratio\b|\bshare\b"),
     ("year", r"哪一年|哪年|何年|什么年份|几几年", r"what year|which year|\bwhen\b.*\b(?:born|founded|built|established)\b"),
     ("date", r"哪天|哪一天|什么时候|何时|几月几[日号]|什么日子|什么时间|几号|哪一日", r"\bwhen\b|what date|which day|what day"),
-    ("duration", r"多长时间|多久|多少天|多少年|几个月|多少个月|多少小时|几年|几天", r"how long"),
+    ("duration", r"多长时间|多久|多少天|多少年|几个月|多少个月|多少小时|(?<![那这前])几年|(?<![那这前])几天", r"how long"),
     ("number", r"多少|几[个名位张辆台栋幢座场次项家所条户人岁层号批处间套件份]|多大|多高|多长", r"how many|how much|what number"),
     ("person", r"谁|哪位|什么人|何人|哪一位", r"\bwho\b|\bwhom\b|whose"),
     ("org", r"哪家|哪[个些两三几]+(?:单位|公司|机构|组织|部门|企业|学校|医院)|什么(?:单位|公司|机构|组织|企业)",
      r"which (?:company|organi[sz]ation|unit|firm|agency)"),
-    ("place", r"哪里|哪儿|在哪|什么地方|何处|什么位置|地址|哪个地方", r"\bwhere\b"),
+    ("place", r"哪里|哪儿|在哪|什么地方|何处|什么位置|地址|哪个地方|哪条(?:马)?(?:路|街)", r"\bwhere\b|\baddress\b"),
     ("what", r"是什么|什么|为什么|怎么|怎样|如何|哪些|哪个|哪|有何|干什么|做什么", r"\bwhat\b|\bwhy\b|\bhow\b|\bwhich\b"),
 ]
 # A measure word after 多少/几 that an answer must repeat: 多少户 asks for households, not people.
+# "地址在哪", "开在哪条路上": only a road or an address answers.
+_ADDRESS_ASK = re.compile(r"地址|门牌|哪条(?:马)?(?:路|街)|什么路")
+_ADDRESS = r"[\u4e00-\u9fff]{2,3}[东南西北中]?(?:路(?![人线径费])|街(?![道坊办区])|大道)(?:\d+弄)?(?:\d+号)?"
+ROLES = r"书记|主任|主席|部长|局长|处长|科长|站长|校长|院长|经理|队长|会长|理事长|负责人|组长|楼组长|社长|所长|馆长"
+# "书记叫什么名字": a role's holder is asked for by name.
+_NAME_ASK = re.compile(rf"(?:{ROLES})的?(叫什么名字|叫什么|名字是什么|叫啥|姓什么)")
 _STRICT_UNITS = {"户": "户", "岁": "岁", "名": "[名人位]", "人": "[名人位]", "位": "[名人位]",
                  "栋": "[栋幢号]", "幢": "[栋幢号]", "层": "层", "台": "台", "张": "[张个]"}
 
 
 _CUES = [
-    (r"为什么|为何|什么原因|原因是", r"因为|由于|为了|原因|考虑到|为此|因此|所以|以便|旨在|避免|风险|隐患"),
+    (r"为什么|为何|什么原因|原因是", r"因为|由于|为了|原因|考虑到|为此|因此|所以|以便|旨在|避免|风险|隐患|缘起|起因|源于|出于"),
     (r"怎么|怎样|如何|什么办法|什么方式|什么措施", r"通过|采取|采用|方式|办法|措施|方案|推出|开展|实施|改造|建立"),
     (r"哪里|哪儿|在哪|什么地方|何处|什么位置|地址", r"位于|坐落|地址|[路街弄号]|楼|层|广场|中心|站点?|室"),
 ]
@@ -51,7 +60,8 @@ _CUES = [
 _PER_UNIT = re.compile(rf"[一每单][{_MEASURE}月年天周次]|每\w")
 GENERIC_WORDS = {"地方", "位置", "时候", "东西", "事情", "方面", "情况", "内容", "原因", "办法", "方式"}
 _EDGE = "是的了在有和与及或也都就被把给对向从为"
-_FUNCTION = {"一共", "总共", "共有", "一起", "目前", "现在", "还有", "主要", "分别", "都是", "用来", "用于"}
+_FUNCTION = {"一共", "总共", "共有", "一起", "目前", "现在", "还有", "主要", "分别", "都是", "用来", "用于",
+             "可以", "能够", "需要", "应该", "起来", "加起来", "最后", "最终", "最快", "首先", "当时", "已经"}
 
 
 @dataclass(frozen=True)
@@ -88,12 +98,14 @@ def is_chinese(text: str) -> bool:
     return bool(_CJK.search(text))
 
 
-def analyse_question(question: str, words=None) -> Question:
+def analyse_question(question: str, words=None, tag=None) -> Question:
     """Classify a question and find its focus.
 
     Args:
         question: the question as asked.
         words: a word segmenter (``ChineseTokenizer.words``) to find the focus words.
+        tag: a part-of-speech tagger (``ChineseTokenizer.tagged``); with it, a count's
+            focus drops a trailing verb ("多少个公益团队参加" counts 团队).
 
     Example:
         >>> q = analyse_question("兰岭园新增了多少个停车位？")
@@ -108,6 +120,12 @@ def analyse_question(question: str, words=None) -> Question:
         if m:   # the table runs from the most specific kind to the least
             kind, left, right = name, text[: m.start()], text[m.end():]
             break
+    named = _NAME_ASK.search(text) if chinese and kind == "what" else None
+    if named:
+        kind, left, right = "person", text[: named.start(1)].rstrip("的"), text[named.end(1):]
+    span = _SPAN.get(kind, "")
+    if kind == "place" and chinese and _ADDRESS_ASK.search(text):
+        span = _ADDRESS
     unit = measure = ""
     if kind == "number" and chinese:
         m = re.search(r"(?:多少|几)([" + "".join(_STRICT_UNITS) + "])", text)
@@ -123,20 +141,30 @@ def analyse_question(question: str, words=None) -> Question:
         if kind in ("person", "org", "what", "place") and left_words:
             focus = (left_words[-1],)
         if kind == "number":
-            # What is counted: "多少个停车位" -> 停车位; "多少个垃圾分类投放点" -> 投放 (its head word).
-            counted = []
-            for w in words(right.lstrip(_MEASURE)):
-                if not _CJK.search(w) or w in _FUNCTION or (counted and len(w) == 1):
-                    break
-                counted.append(w)
-                if len(w) == 1:      # "几栋楼举行了…": 楼 is what is counted
-                    break
+            counted = _counted(right, words, tag)
             if counted:
-                focus = (counted[-1],)
+                focus = (counted,)
             elif left_words:     # "面积有多大": what is measured stands before the question word
                 focus = (left_words[-1],)
     cue = next((c for asks, c in _CUES if re.search(asks, text)), "")
-    return Question(text, kind, _SPAN.get(kind, ""), unit, focus, left, right, chinese, measure, cue)
+    return Question(text, kind, span, unit, focus, left, right, chinese, measure, cue)
+
+
+def _counted(right: str, words, tag) -> str:
+    """What a count counts, from the words after 多少/几: "个停车位" -> 停车位,
+    "个垃圾分类投放点" -> 投放 (its head word), "个公益团队参加" -> 团队, "栋楼举行了…" -> 楼."""
+    phrase = right.lstrip(_MEASURE)
+    pairs = tag(phrase) if tag else [(w, "") for w in words(phrase)]
+    counted: list[str] = []
+    for w, flag in pairs:
+        if not _CJK.search(w) or w in _FUNCTION or (counted and len(w) == 1):
+            break
+        if counted and flag.startswith("v") and flag != "vn":
+            break        # "参加", "组成": what the counted ones did, not what they are
+        counted.append(w)
+        if len(w) == 1:
+            break
+    return counted[-1] if counted else ""
 
 
 def question_terms(q: Question, tokenize) -> list[str]:
@@ -163,6 +191,8 @@ def answer_spans(q: Question, sentence: str) -> list[tuple[int, int]]:
             if sentence[m.end():m.end() + 1] in "%％":
                 continue                        # a share is not a count
         start, end = m.span()
+        while q.kind == "place" and end - start > 3 and sentence[start] in "的在于位近到至沿着上":
+            start += 1           # "热闹的梅川路" -> 梅川路
         # "1号、43号、45号": a list answers "哪几栋"; take it whole.
         while True:
             nxt = re.match(rf"[、和及与]({q.span})", sentence[end:])

@@ -15,6 +15,7 @@ from .tokenize import ChineseTokenizer, to_simplified
 __all__ = ["Hit", "Retriever"]
 
 _CANDIDATES = 30   # taken from each side before fusion
+_SURE = 3          # each side's best few are kept even when fusion ranks them lower
 
 
 class QueryEmbedder(Protocol):
@@ -52,6 +53,9 @@ class Retriever:
     def search(self, question: str, k: int | None = None) -> list[Hit]:
         """The best ``k`` (default ``config.top_k``) chunks for a question, best first.
 
+        After them come any of the best three of either side that fusion ranked lower: a
+        chunk BM25 ranks first can sit 25th by embedding ("源园居民区党总支书记" names one
+        person among many), and fusion alone would drop it.
         Ties are broken by chunk id so the same question always gives the same list.
         Chunks with the same text (an issue filed twice, a reprinted article) count once.
         """
@@ -76,8 +80,8 @@ class Retriever:
             c = self.index.chunks[row]
             if c.sha in taken:
                 continue
+            if len(hits) >= k and not (0 < dr <= _SURE or 0 < lr <= _SURE):
+                continue
             taken.add(c.sha)
             hits.append(Hit(c, score, ds, ls, dr, lr))
-            if len(hits) >= k:
-                break
         return hits

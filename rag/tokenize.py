@@ -63,6 +63,10 @@ class ChineseTokenizer:
         """The words of ``text`` that jieba tags as nouns (names, places, organisations…)."""
         return {p.word for p in self._tagger.cut(to_simplified(text).lower()) if p.flag.startswith("n")}
 
+    def tagged(self, text: str) -> list[tuple[str, str]]:
+        """jieba's cut of ``text`` as written, each word with its part-of-speech flag."""
+        return [(p.word, p.flag) for p in self._tagger.cut(text)]
+
     def words(self, text: str) -> list[str]:
         """jieba's plain cut of ``text`` as written, nothing dropped (for boundary checks)."""
         return list(self._jieba.cut(text))

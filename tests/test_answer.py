@@ -56,11 +56,40 @@ def test_parking_answer_with_citation(assistant):
     ("兰岭园小区改造计划的同意率是多少？", "84.7%"),
     ("云莲一居民区和哪家公司是一墙之隔的邻居？", "上海浦东东站长途客运有限公司"),
     ("曹楊新村是哪一年誕生的？", "1951年"),
+    ("源园居民区的党总支书记叫什么名字？", "施云霞"),                 # 叫什么名字 after a role
+    ("曹杨第二中学的党委书记是谁？", "侯文英"),                       # a role that is one jieba word
+    ("驿站9.9元电影票是跟哪家电影院合作推出的？", "大光明影院"),        # a name ending in (电)影院
+    ("兰岭园二期改造预计什么时候开始施工？", "第二季度"),
+    ("街道的20个居委会一共分成几个网格？", "5个网格"),                 # not the 20 the question states
+    ("长者食堂及助餐点一共有几个？", "7个"),                           # a count standing after its noun
+    ("金梅园百姓会客厅在哪条路上？", "梅川路"),
 ])
 def test_short_answers_by_question_type(assistant, question, short):
     a = assistant.ask(question)
-    assert a.found and a.short_answer == short
+    assert a.found and a.short_answer == short, a.text
     check_citations(a)
+
+
+@pytest.mark.parametrize("question", [
+    "谁是曹杨新村街道的党工委书记？",      # the sources name 凉城's, not 曹杨's
+    "大光明影院的地址在哪里？",            # the cinema is named, its address is not
+])
+def test_traps_that_share_words_are_refused(assistant, question):
+    a = assistant.ask(question)
+    assert not a.found, a.text
+
+
+def test_why_answer_includes_the_sentence_giving_the_reason(assistant):
+    a = assistant.ask("居委会办公用房为什么要搬出小区？")
+    assert a.found and "防疫风险" in a.text and 1 < len(a.citations) <= 3
+    check_citations(a)
+
+
+def test_best_lexical_match_is_kept_when_fusion_ranks_it_low(assistant):
+    # BM25 ranks the 施云霞 chunk first, the embedding far down: it must still be searched.
+    hits = assistant.search("源园居民区党总支书记叫什么名字？")
+    assert any("施云霞" in h.chunk.text for h in hits)
+    assert len(hits) <= assistant.config.top_k + 6
 
 
 @pytest.mark.parametrize("q", [q for q in DEV if q["answer"] is None], ids=lambda q: q["id"])
@@ -82,7 +111,7 @@ def test_dev_answer_accuracy(assistant):
     for q in answerable:
         a = assistant.ask(q["question"])
         right += a.found and q["answer"] in a.text and q["source"] in {c.source for c in a.citations}
-    assert right / len(answerable) >= 0.9
+    assert right / len(answerable) >= 0.95
 
 
 @pytest.mark.parametrize("bad", ["", "   ", "\n\t "])
