@@ -8,6 +8,7 @@ a verbatim piece of the issue file.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -16,6 +17,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from .chunk import split_sentences
+from .english import Bridged
 from .question import GENERIC_WORDS, ROLES, Question, analyse_question, answer_spans, question_terms
 from .retrieve import Hit
 from .tokenize import ChineseTokenizer, to_simplified
@@ -100,6 +102,7 @@ class Composer:
         self.article_text = article_text
         self.min_coverage = min_coverage
         self.min_similarity = min_similarity
+        self._contexts: dict[tuple[str, int, str], str] = {}
 
     def _weight(self, term: str) -> float:
         """Rarer terms weigh more. A term the index never holds cannot tell one sentence
@@ -111,7 +114,7 @@ class Composer:
 
     def compose(self, question: str, hits: Sequence[Hit],
                 similarity: Callable[[list[str]], np.ndarray] | None = None,
-                asked: str | None = None) -> Answer:
+                asked: str | None = None, english: Bridged | None = None) -> Answer:
         """Answer ``question`` from ``hits``.
 
         Args:
@@ -119,6 +122,9 @@ class Composer:
                 questions with no Chinese characters, where terms cannot be matched.
             asked: the user's own words when ``question`` was completed from an earlier
                 turn; the answer span is sought in the clause that matches these best.
+            english: for an English question, the index's Chinese words for it
+                (``EnglishBridge.translate``): sentences holding more of them rank higher,
+                and the names among them must be in the sentence's article.
         """
         q = analyse_question(question, self.tokenizer.words, self.tokenizer.tagged)
         clause_terms = [t for t in self.tokenizer(asked or question) if len(t) > 1 or not t.isdigit()]
@@ -128,7 +134,8 @@ class Composer:
         if q.chinese or similarity is None:
             self._score_by_terms(q, cands, clause_terms)
         else:
-            self._score_by_similarity(q, cands, similarity([c.sentence for c in cands]), clause_terms)
+            self._score_by_similarity(q, cands, similarity([c.sentence for c in cands]),
+                                      english or Bridged((), ()))
         valid = sorted((c for c in cands if c.valid), key=lambda c: (-c.score, c.rank, c.sentence))
         if not valid:
             related = max(cands, key=lambda c: (c.related, -c.rank))
@@ -176,14 +183,8 @@ class Composer:
                      if flag in ("nr", "ns") and len(w) > 1 and self.doc_freq.get(w, 0) and w not in subjects]
         # A focus word the index never holds is a paraphrase or a mis-cut, not a requirement.
         focus = [f for f in q.focus if self.doc_freq.get(f, 0) or len(f) > 2]
-        contexts: dict[tuple[str, int, str], str] = {}
         for c in cands:
-            s = to_simplified(c.sentence)
-            key = (c.hit.chunk.source, c.hit.chunk.article, c.hit.chunk.heading)
-            if key not in contexts:
-                contexts[key] = to_simplified(c.hit.chunk.title + c.hit.chunk.heading +
-                                              self.article_text(c.hit.chunk.source, c.hit.chunk.article))
-            context = contexts[key]
+            s, context = to_simplified(c.sentence), self._context(c)
             in_s = sum(w * _presence(t, s) for t, w in weights.items()) / total
             in_ctx = sum(w * max(_presence(t, s), _presence(t, context)) for t, w in weights.items()) / total
             focus_ok = all(_present(f, s) or (q.kind in ("what", "place") and _present(f, context))
@@ -199,14 +200,49 @@ class Composer:
             c.score = (in_s + 0.5 * in_ctx + 0.2 * named + (0.3 if c.span else 0.0) + (0.2 if cue else 0.0)
                        + 0.1 / (1 + c.rank))
 
+    def _context(self, c: _Candidate) -> str:
+        """The sentence's article as a whole, with its title and sub-heading (simplified)."""
+        chunk = c.hit.chunk
+        key = (chunk.source, chunk.article, chunk.heading)
+        if key not in self._contexts:
+            if len(self._contexts) > 256:
+                self._contexts.clear()
+            self._contexts[key] = to_simplified(chunk.title + chunk.heading +
+                                                self.article_text(chunk.source, chunk.article))
+        return self._contexts[key]
+
     def _score_by_similarity(self, q: Question, cands: list[_Candidate], sims: np.ndarray,
-                             clause_terms: list[str]) -> None:
+                             english: Bridged) -> None:
+        """English: embedding similarity, helped by the question's Chinese words.
+
+        A sentence counts when it is similar enough, or a little less similar but in an
+        article holding most of the question's words (a content word nothing translates
+        counts as absent). Names (凉城 for "Liangcheng") must be in the article, and a 谁
+        question whose role was translated ("secretary" -> 书记) needs a name after it.
+        """
+        weights = {t: self._weight(t) for t in english.terms}
+        total = (sum(weights.values()) + 1.5 * len(english.missing)) or 1.0
+        asks = dataclasses.replace(q, left="，".join(english.terms), right="")
+        roles = _role_phrases(asks, self.tokenizer.words) if q.kind == "person" else []
+        if english.counted:          # "how many elderly residents": 老人 must be in the sentence
+            q = dataclasses.replace(q, focus=(english.counted,))
         for c, sim in zip(cands, sims):
-            c.span = _extract(q, c.sentence, self.tokenizer.words, clause_terms)
-            type_ok = c.span is not None or q.kind in ("what", "place", "person", "org", "")
-            c.valid = type_ok and float(sim) >= self.min_similarity
-            c.score = float(sim) + (0.02 if c.span else 0.0)
-            c.related = float(sim)
+            s, context = to_simplified(c.sentence), self._context(c)
+            in_s = sum(w for t, w in weights.items() if t in s) / total
+            in_ctx = sum(w for t, w in weights.items() if t in s or t in context) / total
+            if roles:
+                c.span = _person(asks, c.sentence, self.tokenizer.words)
+            else:
+                c.span = _extract(q, c.sentence, self.tokenizer.words, english.terms) if q.span else None
+            type_ok = c.span is not None or (not q.span and not roles)
+            type_ok = type_ok and all(f in s for f in q.focus)
+            if c.span and q.kind == "number" and c.span.endswith("岁") and not re.search(r"\bold\b|\bage", q.text, re.I):
+                type_ok = False      # an age answers "how old", not "how many"
+            names_ok = all(_present(n, s) or _present(n, context) for n in english.names)
+            close = sim >= self.min_similarity or (sim >= self.min_similarity - 0.04 and in_ctx >= 0.5)
+            c.valid = type_ok and names_ok and close
+            c.score = float(sim) + 0.1 * in_s + (0.02 if c.span else 0.0)
+            c.related = float(sim) if names_ok else 0.0
 
     def _not_found(self, question: str, hits: Sequence[Hit]) -> Answer:
         """The refusal; it names the article in ``hits`` (if any) as the closest one."""

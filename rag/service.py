@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 from .compose import Answer, Composer
 from .config import Config
 from .errors import EmptyQuestionError
+from .english import EnglishBridge
 from .index import MANIFEST, Index
 from .question import is_chinese
 from .retrieve import Retriever
@@ -92,7 +93,8 @@ class Assistant:
     def _use(self, index: Index) -> None:
         retriever = Retriever(index, self.embedder, self.tokenizer, self.config)
         composer = Composer(self.tokenizer, index.doc_freq, len(index), index.article_text)
-        self._state = (index, retriever, composer)   # one assignment: readers see old or new
+        bridge = EnglishBridge(index.doc_freq)   # its dictionary is read on the first English question
+        self._state = (index, retriever, composer, bridge)   # one assignment: readers see old or new
 
     @property
     def index(self) -> Index:
@@ -108,18 +110,23 @@ class Assistant:
             raise EmptyQuestionError("the question is empty; type a question, e.g. 兰岭园新增了多少个停车位？")
         question = "".join(ch for ch in question if ch.isprintable() or ch in "\n\t")
         question = question.strip()[: self.config.max_question_chars]
-        index, retriever, composer = self._state
+        index, retriever, composer, bridge = self._state
         query = resolve_followup(question, previous or [], self.tokenizer,
                                  lambda w: index.doc_freq.get(w, 0) > 0)
-        hits = retriever.search(query)
-        similarity = None
+        similarity, english = None, None
         if not is_chinese(query):
-            # Terms cannot match across languages: compare sentences by embedding, only
-            # those of the best two chunks, to keep the cost of this path small.
-            hits = hits[:2]
+            # English: the index's Chinese words for it are searched instead when there
+            # are a few (they find Chinese passages better than the English words do, by
+            # embedding and by BM25 alike), and sentences are compared to the English
+            # question by embedding, only those of the best two chunks, to keep it cheap.
+            english = bridge.translate(query)
+            words = " ".join(english.terms)
+            hits = retriever.search(words if len(english.terms) >= 2 else f"{query} {words}")[:2]
             qvec = self.embedder.embed_queries([query])[0]
             similarity = lambda sentences: self.embedder.embed_passages(sentences) @ qvec
-        answer = composer.compose(query, hits, similarity, asked=question)
+        else:
+            hits = retriever.search(query)
+        answer = composer.compose(query, hits, similarity, asked=question, english=english)
         return dataclasses.replace(answer, question=question)
 
     def search(self, question: str, k: int | None = None) -> list:
