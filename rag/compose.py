@@ -36,6 +36,7 @@ _ORG_CLASS = r"(单位|公司|机构|组织|部门|企业|学校|医院|影院|�
 # A 谁 answer that is no name: "一楼的一户居民", "云莲一书画社".
 _WHO_END = re.compile(rf"(?:{_ORG.pattern}|居民|老人|人|者|员|们|长|主任|师|生|社|团|队|组)$")
 _LEAD = "与和跟同向为由在是以及把被对从"
+_LOCATED = re.compile(r"位于|坐落|地址|地点|选址")
 _EXPLAIN = re.compile(r"为什么|为何|原因|怎么|怎样|如何|哪些|什么办法|什么方式|什么措施")
 
 
@@ -191,14 +192,19 @@ class Composer:
                            for f in focus)
             c.span = _extract(q, c.sentence, self.tokenizer.words, clause_terms)
             type_ok = c.span is not None or (q.kind in ("what", "place", "") and not q.span)
+            if q.kind == "place" and not q.span and q.cue and not re.search(q.cue, c.sentence):
+                type_ok = False      # "在哪里举行" is not answered by a sentence naming no place
             subject_ok = all(t in s or t in context for t in subjects)
+            # "新办公用房…位于热闹的梅川路": a sentence that says where something lies may
+            # name it only by reference; its article must still hold the question's words.
+            located = q.kind == "place" and bool(_LOCATED.search(c.sentence))
             c.valid = (type_ok and focus_ok and subject_ok and in_ctx >= self.min_coverage
-                       and in_s >= self.min_coverage / 3)
+                       and (in_s >= self.min_coverage / 3 or located))
             c.related = in_ctx if subject_ok else 0.0
             cue = q.cue and re.search(q.cue, c.sentence)
             named = sum(t in s for t in subjects) / len(subjects) if subjects else 0.0   # names the subject itself
-            c.score = (in_s + 0.5 * in_ctx + 0.2 * named + (0.3 if c.span else 0.0) + (0.2 if cue else 0.0)
-                       + 0.1 / (1 + c.rank))
+            c.score = (in_s + 0.5 * in_ctx + 0.2 * named + (0.3 if c.span or located else 0.0)
+                       + (0.2 if cue else 0.0) + 0.1 / (1 + c.rank))
 
     def _context(self, c: _Candidate) -> str:
         """The sentence's article as a whole, with its title and sub-heading (simplified)."""
