@@ -18,7 +18,7 @@ import numpy as np
 
 from .chunk import split_sentences
 from .english import Bridged
-from .question import GENERIC_WORDS, ROLES, Question, analyse_question, answer_spans, question_terms
+from .question import GENERIC_WORDS, ROLES, YEAR_ONLY, Question, analyse_question, answer_spans, question_terms
 from .retrieve import Hit
 from .tokenize import ChineseTokenizer, to_simplified
 
@@ -175,6 +175,10 @@ class Composer:
         # The question's most specific known terms name its subject (凉城, 兰岭园, 拾尚包):
         # an article that never mentions them does not answer the question.
         nouns = self.tokenizer.nouns(q.left + "，" + q.right) - GENERIC_WORDS
+        if q.kind in ("what", "org", "place") and q.right:
+            # "用什么材料搭的", "有什么功能": the word after the question word names the kind
+            # of answer; the source need not use it.
+            nouns.discard(self.tokenizer.words(q.right)[0])
         known = [t for t in weights if self.doc_freq.get(t, 0) and len(t) > 1 and t in nouns]
         top = max((weights[t] for t in known), default=0.0)
         subjects = [t for t in known if weights[t] >= 0.6 * top]
@@ -203,7 +207,7 @@ class Composer:
             c.related = in_ctx if subject_ok else 0.0
             cue = q.cue and re.search(q.cue, c.sentence)
             named = sum(t in s for t in subjects) / len(subjects) if subjects else 0.0   # names the subject itself
-            c.score = (in_s + 0.5 * in_ctx + 0.2 * named + (0.3 if c.span or located else 0.0)
+            c.score = (in_s + 0.5 * in_ctx + 0.2 * named + _span_bonus(q, c.sentence, c.span, located)
                        + (0.2 if cue else 0.0) + 0.1 / (1 + c.rank))
 
     def _context(self, c: _Candidate) -> str:
@@ -334,7 +338,8 @@ def _extract(q: Question, sentence: str, words: Callable[[str], list[str]],
             clause = sentence[left:min(ends, default=len(sentence))]
             return sum(len(t) for t in terms if t in clause)
         # "在曹杨的63个居住小区中,…有45个": a number followed by 中 names the whole set, not the answer.
-        start, end = min(spans, key=lambda ab: (sentence.startswith(("中", "里"), ab[1]),
+        start, end = min(spans, key=lambda ab: (q.kind == "date" and bool(YEAR_ONLY.fullmatch(sentence[ab[0]:ab[1]])),
+                                                sentence.startswith(("中", "里"), ab[1]),
                                                 q.measure not in sentence[ab[0]:ab[1]], -overlap(ab),
                                                 distance(ab), ab[0]))
         if q.kind == "number":   # "7个" + "停车位": what the question counts, as the source names it
@@ -348,6 +353,21 @@ def _extract(q: Question, sentence: str, words: Callable[[str], list[str]],
     if q.kind == "org":
         return _org(q, sentence, words)
     return None
+
+
+def _span_bonus(q: Question, sentence: str, span: str | None, located: bool) -> float:
+    """How much a sentence's answer span adds to its score: a span right next to what the
+    question counts ("10万社区居民") adds most; a bare year for a 什么时候 question, least."""
+    if not span:
+        return 0.3 if located else 0.0
+    if q.kind == "date" and YEAR_ONLY.fullmatch(span):
+        return 0.1
+    at = sentence.find(span)
+    for f in q.focus:
+        i = sentence.find(f, at)
+        if at >= 0 and i >= 0 and (0 <= i - (at + len(span)) <= 2 or 0 <= at - (sentence.rfind(f, 0, at + 1) + len(f)) <= 1):
+            return 0.45
+    return 0.3
 
 
 def _leading_number(span: str) -> str | None:

@@ -19,7 +19,7 @@ _MEASURE = "个名位张辆台栋幢座场次项家所条户人岁层号批处�
 _SPAN = {
     "money": rf"{_NUM}(?:余|多)?(?:万|亿)?元",
     "percent": rf"{_NUM}[%％]|百分之[一二三四五六七八九十百点]+",
-    "year": r"(?:19|20)\d{2}年(?:代)?|上世纪\d0年代|\d0年代",
+    "year": r"(?:19|20)\d{2}年(?:代)?|(?:上世纪)?(?:\d0|[一二三四五六七八九]{1,2}十)年代(?:初|中期|末)?",
     "date": r"(?:(?:19|20)\d{2}年)?\d{1,2}月(?:\d{1,2}|[一二三四五六七八九十]+)[日号](?:上午|下午|晚上|早上|中午|晚)?"
             r"|(?:(?:19|20)\d{2}年|今年|去年|明年|前年)?\d{1,2}月(?:上旬|中旬|下旬|初|底|份)?(?![\d日号])"
             r"|(?:(?:19|20)\d{2}年|今年|去年|明年)?(?:第[一二三四]季度|[上下]半年|年初|年底|年中)",
@@ -27,10 +27,13 @@ _SPAN = {
     "number": rf"{_ABOUT}{_NUM}(?:余|多)?(?:万|亿|千|百)?(?:人次|[{_MEASURE}])(?:多|余)?|{_NUM}(?:余|多)?(?:万|亿)"
               rf"|\d+(?:\.\d+)?(?![\d.年月日号时%％])",
 }
+# 什么时候 may be answered by a year or a decade ("80年代中期"), if no day is given.
+_SPAN["date"] += "|" + _SPAN["year"]
+YEAR_ONLY = re.compile(_SPAN["year"])
 _TYPES = [
     ("money", r"多少钱|多少元|几元|花了多少|费用是多少|价格是多少|多少块", r"how much (?:money|does|did|is|was|cost)|\bcost\b|\bprice\b"),
     ("percent", r"(?:比例|比率|比重|占比|百分比|率)是多少|百分之几|多少%|率有多高|率为多少", r"percent|proportion|\brate\b|\bratio\b|\bshare\b"),
-    ("year", r"哪一年|哪年|何年|什么年份|几几年", r"what year|which year|\bwhen\b.*\b(?:born|founded|built|established)\b"),
+    ("year", r"哪一年|哪年|何年|什么年份|几几年|什么年代|哪个年代", r"what year|which year|\bwhen\b.*\b(?:born|founded|built|established)\b"),
     ("date", r"哪天|哪一天|什么时候|何时|几月几[日号]|什么日子|什么时间|几号|哪一日", r"\bwhen\b|what date|which day|what day"),
     ("duration", r"多长时间|多久|多少天|多少年|几个月|多少个月|多少小时|(?<![那这前])几年|(?<![那这前])几天", r"how long"),
     ("number", r"多少|几[个名位张辆台栋幢座场次项家所条户人岁层号批处间套件份]|多大|多高|多长", r"how many|how much|what number"),
@@ -62,7 +65,8 @@ _PER_UNIT = re.compile(rf"[一每单][{_MEASURE}月年天周次]|每\w")
 GENERIC_WORDS = {"地方", "位置", "时候", "东西", "事情", "方面", "情况", "内容", "原因", "办法", "方式"}
 _EDGE = "是的了在有和与及或也都就被把给对向从为"
 _FUNCTION = {"一共", "总共", "共有", "一起", "目前", "现在", "还有", "主要", "分别", "都是", "用来", "用于",
-             "可以", "能够", "需要", "应该", "起来", "加起来", "最后", "最终", "最快", "首先", "当时", "已经"}
+             "可以", "能够", "需要", "应该", "起来", "加起来", "最后", "最终", "最快", "首先", "当时", "已经",
+             "最近", "近日", "近期", "如今", "大概", "大约", "大致", "一般", "通常", "平时", "到底", "究竟"}
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,11 @@ def analyse_question(question: str, words=None, tag=None) -> Question:
                     and w not in _FUNCTION]
         left_words = [w for w in content(words(left)) if w not in GENERIC_WORDS]
         if kind in ("person", "org", "what", "place") and left_words:
-            focus = (left_words[-1],)
+            # The thing asked about is the last noun before the question word, not the
+            # verb that joins them ("会客厅紧挨着哪条路" -> 会客厅).
+            nouns = [w for w, flag in tag(left) if w in left_words and (flag[:1] == "n" or flag in ("vn", "j"))] \
+                if tag else []
+            focus = (nouns[-1] if nouns else left_words[-1],)
         if kind == "number":
             counted = _counted(right, words, tag)
             if counted:

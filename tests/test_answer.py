@@ -63,6 +63,8 @@ def test_parking_answer_with_citation(assistant):
     ("街道的20个居委会一共分成几个网格？", "5个网格"),                 # not the 20 the question states
     ("长者食堂及助餐点一共有几个？", "7个"),                           # a count standing after its noun
     ("金梅园百姓会客厅在哪条路上？", "梅川路"),
+    ("曹杨公寓小区什么时候建成？", "80年代中期"),                       # 什么时候 answered by a decade
+    ("凉二居民区的多层公房是什么年代建造的？", "上世纪八九十年代"),
 ])
 def test_short_answers_by_question_type(assistant, question, short):
     a = assistant.ask(question)
@@ -77,6 +79,12 @@ def test_short_answers_by_question_type(assistant, question, short):
 def test_traps_that_share_words_are_refused(assistant, question):
     a = assistant.ask(question)
     assert not a.found, a.text
+
+
+def test_the_kind_of_answer_named_in_the_question_need_not_be_in_the_source(assistant):
+    # "什么称号": the source says 荣获“…”称号 but never 最近; neither word sinks the answer.
+    a = assistant.ask("曹杨新村街道最近获得了什么称号？")
+    assert a.found and "智慧健康养老应用试点示范街道" in a.text
 
 
 def test_why_answer_includes_the_sentence_giving_the_reason(assistant):

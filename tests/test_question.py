@@ -18,6 +18,7 @@ def spans(question, sentence, tokenizer=None):
     ("五一那几天一共服务了多少人？", "number"),         # 那几天 is no duration asked
     ("加梯工程用了几天？", "duration"),
     ("会客厅开在哪条马路上？", "place"),
+    ("多层公房是什么年代建造的？", "year"),
 ])
 def test_question_kinds(question, kind):
     assert analyse_question(question).kind == kind
@@ -45,3 +46,11 @@ def test_what_a_count_counts(tokenizer, question, focus):
     q = analyse_question(question, tokenizer.words, tokenizer.tagged)
     assert q.focus == (focus,)
     assert re.search(q.span, "7个")
+
+
+@pytest.mark.parametrize("question, focus", [
+    ("金梅园百姓会客厅紧挨着哪条路？", "会客厅"),     # the noun asked about, not the verb after it
+    ("曹杨街道最近拿到了什么称号？", "街道"),
+])
+def test_what_a_question_is_about(tokenizer, question, focus):
+    assert analyse_question(question, tokenizer.words, tokenizer.tagged).focus == (focus,)
