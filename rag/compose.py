@@ -34,7 +34,7 @@ _NAME = r"([\u4e00-\u9fff]{2,3}?)(?=强调|表示|介绍|指出|说|告诉|出�
 # "哪家公司/影院/医院…": the class noun that ends the answer's name.
 _ORG_CLASS = r"(单位|公司|机构|组织|部门|企业|学校|医院|影院|银行|俱乐部|基金会|协会|中心|餐厅|食堂|药房|超市)"
 # A 谁 answer that is no name: "一楼的一户居民", "云莲一书画社".
-_WHO_END = re.compile(rf"(?:{_ORG.pattern}|居民|老人|人|者|员|们|长|主任|师|生|社|团|队|组)$")
+_WHO_END = re.compile(rf"(?:{_ORG.pattern}|居民|老人|人|者|员|们|长|主任|师|生|社|团|队|组|物业|干部|骨干|代表|民警|医生|社工)$")
 _LEAD = "与和跟同向为由在是以及把被对从"
 _LOCATED = re.compile(r"位于|坐落|地址|地点|选址")
 _EXPLAIN = re.compile(r"为什么|为何|原因|怎么|怎样|如何|哪些|什么办法|什么方式|什么措施")
@@ -385,19 +385,22 @@ def _anchor(q: Question, sentence: str) -> int:
 
 
 def _role_phrases(q: Question, words) -> list[str]:
-    """The roles a 谁 question asks about, with the body they belong to: "党工委书记", "统战部副部长"."""
+    """Patterns of the roles a 谁 question asks about, with the body they belong to:
+    "党工委书记", "统战部副部长"; "街道副书记" also matches "街道党工委副书记" (a few
+    characters may stand between the body and the role, but no 副 that the question lacks)."""
     ws = [w for w in words(q.left + "，" + q.right)]
     out = []
     for i, w in enumerate(ws):
         if re.fullmatch(rf"[\u4e00-\u9fff]+(?<!副)(?:{ROLES})", w) and not re.fullmatch(rf"(?:{ROLES})", w):
-            out.append(w)            # one word with its body: "党委书记"
+            out.append(re.escape(w))            # one word with its body: "党委书记"
         elif re.fullmatch(rf"(?:副|常务|执行|名誉)?(?:{ROLES})", w):
             j, prefix = i - 1, ""
             while j >= 0 and ws[j] in ("副", "常务", "执行", "名誉"):
                 prefix = ws[j] + prefix
                 j -= 1
             body = ws[j] if j >= 0 and len(ws[j]) >= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", ws[j]) else ""
-            out.append(body + prefix + w)
+            gap = r"[\u4e00-\u9fff]{0,4}?(?<![副务行誉])" if body else ""
+            out.append(re.escape(body) + gap + re.escape(prefix + w))
     return out
 
 
@@ -406,7 +409,7 @@ def _person(q: Question, sentence: str, words) -> str | None:
     if roles:
         # "副书记" asks for a deputy, "书记" does not: the sentence must name the same rank,
         # of the same body (党工委书记 is not a school's 党委书记).
-        pattern = rf"(?<!副|务|行|誉)(?:{'|'.join(map(re.escape, roles))})(?:、[^，。；,]{{0,10}}?(?:{ROLES}))*{_NAME}"
+        pattern = rf"(?<!副|务|行|誉)(?:{'|'.join(roles)})(?:、[^，。；,]{{0,10}}?(?:{ROLES}))*{_NAME}"
         m = re.search(pattern, sentence)
         return m.group(1) if m else None
     span = _between(q, sentence, words)
@@ -453,7 +456,8 @@ def _between(q: Question, sentence: str, words) -> str | None:
     if not parts:
         return None
     text = (parts[-1] if end < len(sentence) else parts[0]).strip(" “”\"")
-    text = text.lstrip(_LEAD).rstrip(_LEAD + "了的地")
+    text = re.sub(r"(?:立即|马上|主动|积极|共同|一起|首先|多次|亲自|专门|及时|率先|已经|还|也|都|就|又|便)+$", "",
+                  text.lstrip(_LEAD)).rstrip(_LEAD + "了的地")
     return text if 2 <= len(text) <= 30 else None
 
 

@@ -65,6 +65,8 @@ def test_parking_answer_with_citation(assistant):
     ("金梅园百姓会客厅在哪条路上？", "梅川路"),
     ("曹杨公寓小区什么时候建成？", "80年代中期"),                       # 什么时候 answered by a decade
     ("凉二居民区的多层公房是什么年代建造的？", "上世纪八九十年代"),
+    ("“红色议事厅”会议是谁牵头开的？", "北梅园居委党支部"),               # 谁 answered by a body
+    ("奎照路1000弄的限期拆除告知单由谁上门发放？", "居委干部联合物业"),
 ])
 def test_short_answers_by_question_type(assistant, question, short):
     a = assistant.ask(question)

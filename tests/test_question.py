@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from rag.compose import _person
 from rag.question import analyse_question, answer_spans
 
 
@@ -54,3 +55,9 @@ def test_what_a_count_counts(tokenizer, question, focus):
 ])
 def test_what_a_question_is_about(tokenizer, question, focus):
     assert analyse_question(question, tokenizer.words, tokenizer.tagged).focus == (focus,)
+
+
+def test_a_role_may_stand_a_few_characters_after_its_body(tokenizer):
+    q = analyse_question("街道副书记是谁？", tokenizer.words, tokenizer.tagged)
+    assert _person(q, "曹杨新村街道党工委副书记许春辉出席了会议。", tokenizer.words) == "许春辉"
+    assert _person(q, "街道党工委书记乐跃明强调。", tokenizer.words) is None      # no 副: another rank
