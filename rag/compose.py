@@ -32,7 +32,8 @@ _NAME = r"([\u4e00-\u9fff]{2,3}?)(?=强调|表示|介绍|指出|说|告诉|出�
         r"签订|共同|率领|一起|代表|是|也|就|还|将|对|从|以|同|跟|作|" \
         r"为|向|与|和|及|等|在|、|，|,|。|；|：|:|\s|$)"
 # "哪家公司/影院/医院…": the class noun that ends the answer's name.
-_ORG_CLASS = r"(单位|公司|机构|组织|部门|企业|学校|医院|影院|银行|俱乐部|基金会|协会|中心|餐厅|食堂|药房|超市)"
+_ORG_CLASS = r"(单位|公司|机构|组织|部门|企业|学校|医院|影院|银行|俱乐部|基金会|协会|中心|餐厅|食堂|药房|超市|" \
+             r"养老院|研究院|图书馆|药店|商店|工作室)"
 # A 谁 answer that is no name: "一楼的一户居民", "云莲一书画社".
 _WHO_END = re.compile(rf"(?:{_ORG.pattern}|居民|老人|人|者|员|们|长|主任|师|生|社|团|队|组|物业|干部|骨干|代表|民警|医生|社工)$")
 _LEAD = "与和跟同向为由在是以及把被对从"
@@ -198,7 +199,7 @@ class Composer:
             type_ok = c.span is not None or (q.kind in ("what", "place", "") and not q.span)
             if q.kind == "place" and not q.span and q.cue and not re.search(q.cue, c.sentence):
                 type_ok = False      # "在哪里举行" is not answered by a sentence naming no place
-            subject_ok = all(t in s or t in context for t in subjects)
+            subject_ok = all(t in s or t in context for t in subjects) and not _other_ordinal(q.text, s)
             # "新办公用房…位于热闹的梅川路": a sentence that says where something lies may
             # name it only by reference; its article must still hold the question's words.
             located = q.kind == "place" and bool(_LOCATED.search(c.sentence))
@@ -355,6 +356,17 @@ def _extract(q: Question, sentence: str, words: Callable[[str], list[str]],
     return None
 
 
+_ORDINAL = re.compile(r"(?:第)?([一二三四五六七八九十\d]+)(期|届|批)")
+
+
+def _other_ordinal(question: str, sentence: str) -> bool:
+    """The sentence speaks of another phase or term than the question asks about: "二期改造"
+    asked, "一期工程…新增了7个停车位" said."""
+    asked = {(n, unit) for n, unit in _ORDINAL.findall(question)}
+    said = set(_ORDINAL.findall(sentence))
+    return any(unit == u and n != m for m, u in said for n, unit in asked) and not asked & said
+
+
 def _span_bonus(q: Question, sentence: str, span: str | None, located: bool) -> float:
     """How much a sentence's answer span adds to its score: a span right next to what the
     question counts ("10万社区居民") adds most; a bare year for a 什么时候 question, least."""
@@ -420,7 +432,8 @@ def _person(q: Question, sentence: str, words) -> str | None:
 
 def _org(q: Question, sentence: str, words) -> str | None:
     # "哪家公司": the answer is a name ending in 公司 in the sentence.
-    kind = re.match(rf"[\u4e00-\u9fff]{{0,3}}?{_ORG_CLASS}", q.right)   # "哪家电影院" -> a name ending in 影院
+    # "哪家电影院" -> a name ending in 影院; "哪家是养老院" -> one ending in 养老院
+    kind = re.match(rf"是?[\u4e00-\u9fff]{{0,3}}?{_ORG_CLASS}", q.right)
     if kind:
         names = re.findall(rf"(?:^|[\s，。；：,;:、“”与和向由])([^\s，。；：,;:、“”与和向由]{{2,30}}{kind.group(1)})", sentence)
         for name in names:

@@ -67,6 +67,7 @@ def test_parking_answer_with_citation(assistant):
     ("凉二居民区的多层公房是什么年代建造的？", "上世纪八九十年代"),
     ("“红色议事厅”会议是谁牵头开的？", "北梅园居委党支部"),               # 谁 answered by a body
     ("奎照路1000弄的限期拆除告知单由谁上门发放？", "居委干部联合物业"),
+    ("公益伙伴日答谢的社会组织中哪家是养老院？", "上海普陀区云集曹杨养老院"),
 ])
 def test_short_answers_by_question_type(assistant, question, short):
     a = assistant.ask(question)
@@ -77,6 +78,7 @@ def test_short_answers_by_question_type(assistant, question, short):
 @pytest.mark.parametrize("question", [
     "谁是曹杨新村街道的党工委书记？",      # the sources name 凉城's, not 曹杨's
     "大光明影院的地址在哪里？",            # the cinema is named, its address is not
+    "兰岭园二期改造以后还能多出多少个车位？",  # the 7 spaces are the first phase's
 ])
 def test_traps_that_share_words_are_refused(assistant, question):
     a = assistant.ask(question)
