@@ -136,8 +136,7 @@ class Composer:
         if q.chinese or similarity is None:
             self._score_by_terms(q, cands, clause_terms)
         else:
-            self._score_by_similarity(q, cands, similarity([c.sentence for c in cands]),
-                                      english or Bridged((), ()))
+            self._score_by_similarity(q, cands, similarity, english or Bridged((), ()))
         valid = sorted((c for c in cands if c.valid), key=lambda c: (-c.score, c.rank, c.sentence))
         if not valid:
             related = max(cands, key=lambda c: (c.related, -c.rank))
@@ -222,14 +221,15 @@ class Composer:
                                                 self.article_text(chunk.source, chunk.article))
         return self._contexts[key]
 
-    def _score_by_similarity(self, q: Question, cands: list[_Candidate], sims: np.ndarray,
-                             english: Bridged) -> None:
+    def _score_by_similarity(self, q: Question, cands: list[_Candidate],
+                             similarity: Callable[[list[str]], np.ndarray], english: Bridged) -> None:
         """English: embedding similarity, helped by the question's Chinese words.
 
         A sentence counts when it is similar enough, or a little less similar but in an
         article holding most of the question's words (a content word nothing translates
         counts as absent). Names (凉城 for "Liangcheng") must be in the article, and a 谁
         question whose role was translated ("secretary" -> 书记) needs a name after it.
+        Only sentences that pass those checks are embedded.
         """
         weights = {t: self._weight(t) for t in english.terms}
         total = (sum(weights.values()) + 1.5 * len(english.missing)) or 1.0
@@ -237,7 +237,8 @@ class Composer:
         roles = _role_phrases(asks, self.tokenizer.words) if q.kind == "person" else []
         if english.counted:          # "how many elderly residents": 老人 must be in the sentence
             q = dataclasses.replace(q, focus=(english.counted,))
-        for c, sim in zip(cands, sims):
+        plausible: list[tuple[_Candidate, float, float]] = []
+        for c in cands:
             s, context = to_simplified(c.sentence), self._context(c)
             in_s = sum(w for t, w in weights.items() if t in s) / total
             in_ctx = sum(w for t, w in weights.items() if t in s or t in context) / total
@@ -250,10 +251,15 @@ class Composer:
             if c.span and q.kind == "number" and c.span.endswith("岁") and not re.search(r"\bold\b|\bage", q.text, re.I):
                 type_ok = False      # an age answers "how old", not "how many"
             names_ok = all(_present(n, s) or _present(n, context) for n in english.names)
+            c.valid, c.score, c.related = False, 0.0, in_ctx if names_ok else 0.0
+            if type_ok and names_ok:
+                plausible.append((c, in_s, in_ctx))
+        sims = similarity([c.sentence for c, _, _ in plausible]) if plausible else []
+        for (c, in_s, in_ctx), sim in zip(plausible, sims):
             close = sim >= self.min_similarity or (sim >= self.min_similarity - 0.04 and in_ctx >= 0.5)
-            c.valid = type_ok and names_ok and close
+            c.valid = bool(close)
             c.score = float(sim) + 0.1 * in_s + (0.02 if c.span else 0.0)
-            c.related = float(sim) if names_ok else 0.0
+            c.related = max(c.related, float(sim))
 
     def _not_found(self, question: str, hits: Sequence[Hit]) -> Answer:
         """The refusal; it names the article in ``hits`` (if any) as the closest one."""
