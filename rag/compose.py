@@ -229,7 +229,7 @@ class Composer:
         article holding most of the question's words (a content word nothing translates
         counts as absent). Names (凉城 for "Liangcheng") must be in the article, and a 谁
         question whose role was translated ("secretary" -> 书记) needs a name after it.
-        Only sentences that pass those checks are embedded.
+        Only sentences that pass those checks are embedded, at most eight.
         """
         weights = {t: self._weight(t) for t in english.terms}
         total = (sum(weights.values()) + 1.5 * len(english.missing)) or 1.0
@@ -254,6 +254,8 @@ class Composer:
             c.valid, c.score, c.related = False, 0.0, in_ctx if names_ok else 0.0
             if type_ok and names_ok:
                 plausible.append((c, in_s, in_ctx))
+        # The eight that hold most of the question's words are enough, and keep this cheap.
+        plausible = sorted(plausible, key=lambda p: (-p[1], p[0].rank))[:8]
         sims = similarity([c.sentence for c, _, _ in plausible]) if plausible else []
         for (c, in_s, in_ctx), sim in zip(plausible, sims):
             close = sim >= self.min_similarity or (sim >= self.min_similarity - 0.04 and in_ctx >= 0.5)
