@@ -174,7 +174,8 @@ class Composer:
         total = sum(weights.values()) or 1.0
         # The question's most specific known terms name its subject (凉城, 兰岭园, 拾尚包):
         # an article that never mentions them does not answer the question.
-        nouns = self.tokenizer.nouns(q.left + "，" + q.right) - GENERIC_WORDS
+        tagged = self.tokenizer.tagged(q.left + "，" + q.right)   # tagged once: nouns and names
+        nouns = {w for w, flag in tagged if flag.startswith("n")} - GENERIC_WORDS
         if q.kind in ("what", "org", "place") and q.right:
             # "用什么材料搭的", "有什么功能": the word after the question word names the kind
             # of answer; the source need not use it.
@@ -184,7 +185,7 @@ class Composer:
         subjects = [t for t in known if weights[t] >= 0.6 * top]
         # Place and person names are never optional, however common: "曹杨新村街道的党工委
         # 书记" is not answered by an article about 凉城新村街道's.
-        subjects += [w for w, flag in self.tokenizer.tagged(q.left + "，" + q.right)
+        subjects += [w for w, flag in tagged
                      if flag in ("nr", "ns") and len(w) > 1 and self.doc_freq.get(w, 0) and w not in subjects]
         # A focus word the index never holds is a paraphrase or a mis-cut, not a requirement.
         focus = [f for f in q.focus if self.doc_freq.get(f, 0) or len(f) > 2]

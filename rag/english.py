@@ -10,9 +10,9 @@ sense that no issue uses adds nothing.
 
 from __future__ import annotations
 
+import gzip
 import re
 import threading
-import gzip
 from dataclasses import dataclass
 from importlib import resources
 from typing import Iterable, Iterator
@@ -23,14 +23,12 @@ _STOP = set("""
 a an the of in on at to for from by with and or is are was were be been being what which who whom whose
 when where why how many much does do did done has have had it its this that these those there their they
 he she his her you your we our i me my as about into than then so if not no any some all each per
-kind sort type much give gave given get got make made take took new old one
+kind sort type give gave given get got make made take took new old one
 party
 """.split())   # "party" glosses 联谊会 (a social party); the Party is in every article anyway
 _SPELLING = {"colour": "color", "centre": "center", "neighbour": "neighbor", "programme": "program",
              "organisation": "organization", "favour": "favor", "theatre": "theater"}
 _CJK = re.compile(r"^[\u4e00-\u9fff]+$")
-
-
 _LINE = re.compile(r"^\S+ (\S+) \[([^]]*)\] /(.*)/\s*$")
 
 

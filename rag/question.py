@@ -43,13 +43,13 @@ _TYPES = [
     ("place", r"哪里|哪儿|在哪|什么地方|何处|什么位置|地址|哪个地方|哪条(?:马)?(?:路|街)", r"\bwhere\b|\baddress\b"),
     ("what", r"是什么|什么|为什么|怎么|怎样|如何|哪些|哪个|哪|有何|干什么|做什么", r"\bwhat\b|\bwhy\b|\bhow\b|\bwhich\b"),
 ]
-# A measure word after 多少/几 that an answer must repeat: 多少户 asks for households, not people.
 # "地址在哪", "开在哪条路上": only a road or an address answers.
 _ADDRESS_ASK = re.compile(r"地址|门牌|哪条(?:马)?(?:路|街)|什么路")
 _ADDRESS = r"[\u4e00-\u9fff]{2,3}[东南西北中]?(?:路(?![人线径费])|街(?![道坊办区])|大道)(?:\d+弄)?(?:\d+号)?"
 ROLES = r"书记|主任|主席|部长|局长|处长|科长|站长|校长|院长|经理|队长|会长|理事长|负责人|组长|楼组长|社长|所长|馆长"
 # "书记叫什么名字": a role's holder is asked for by name.
 _NAME_ASK = re.compile(rf"(?:{ROLES})的?(叫什么名字|叫什么|名字是什么|叫啥|姓什么)")
+# A measure word after 多少/几 that an answer must repeat: 多少户 asks for households, not people.
 _STRICT_UNITS = {"户": "户", "岁": "岁", "名": "[名人位]", "人": "[名人位]", "位": "[名人位]",
                  "栋": "[栋幢号]", "幢": "[栋幢号]", "层": "层", "台": "台", "张": "[张个]"}
 
