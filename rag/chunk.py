@@ -26,6 +26,10 @@ class Chunk:
         heading: the sub-heading in force where the chunk starts ("" if none).
         text: whole sentences of the article; paragraphs are separated by ``\\n``.
         cuts: offsets in ``text`` where a page break was repaired (quotes must not span them).
+        page: 1-based page of a paged file (PDF) where the chunk starts; None otherwise.
+        paper / date / issue / url: the issue's metadata where the file states it: the
+            paper's name, the date as ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``, the issue or
+            page label ("第123期", "第2版"), the article's web address; "" when unknown.
     """
 
     id: str
@@ -37,6 +41,11 @@ class Chunk:
     heading: str
     text: str
     cuts: tuple[int, ...] = ()
+    page: int | None = None
+    paper: str = ""
+    date: str = ""
+    issue: str = ""
+    url: str = ""
 
     @property
     def embed_text(self) -> str:

@@ -43,7 +43,11 @@ _EXPLAIN = re.compile(r"为什么|为何|原因|怎么|怎样|如何|哪些|什�
 
 @dataclass(frozen=True)
 class Citation:
-    """One cited source sentence: ``quote`` appears verbatim in ``source`` (modulo whitespace)."""
+    """One cited source sentence: ``quote`` appears verbatim in ``source`` (modulo whitespace).
+
+    ``page`` is the 1-based page of a paged file (PDF), None otherwise; ``paper``, ``date``,
+    ``issue`` and ``url`` are the issue's metadata where known ("" otherwise).
+    """
 
     n: int
     source: str
@@ -51,6 +55,11 @@ class Citation:
     title: str
     quote: str
     score: float
+    page: int | None = None
+    paper: str = ""
+    date: str = ""
+    issue: str = ""
+    url: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,8 +155,9 @@ class Composer:
         citations, parts = [], []
         for n, c in enumerate(chosen, start=1):
             quote = _quote(c)
-            citations.append(Citation(n, c.hit.chunk.source, c.hit.chunk.section, c.hit.chunk.title,
-                                      quote, round(c.score, 4)))
+            ch = c.hit.chunk
+            citations.append(Citation(n, ch.source, ch.section, ch.title, quote, round(c.score, 4),
+                                      ch.page, ch.paper, ch.date, ch.issue, ch.url))
             parts.append(f"{_display(c)}[{n}]")
         return Answer(question, True, "".join(parts), best.span, tuple(citations))
 

@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-_CHUNK_FIELDS = ("id", "source", "section", "title", "article", "position", "heading", "text", "cuts")
+_CHUNK_FIELDS = ("id", "source", "section", "title", "article", "position", "heading", "text", "cuts",
+                 "page", "paper", "date", "issue", "url")
 
 
 def _versions() -> dict[str, str]:
@@ -179,7 +180,7 @@ class Index:
                     row = json.loads(line)
                     tokens.append(row["tokens"])
                     row["cuts"] = tuple(row["cuts"])
-                    chunks.append(Chunk(**{k: row[k] for k in _CHUNK_FIELDS}))
+                    chunks.append(Chunk(**{k: row[k] for k in _CHUNK_FIELDS if k in row}))
             dense = faiss.read_index(str(gen_dir / "dense.faiss"))
             lexical = None
             if (gen_dir / "lexical").exists():
