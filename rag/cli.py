@@ -58,11 +58,25 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
         return 0
-    for r in report["results"]:
-        mark = "ok " if r["correct"] else "BAD"
-        print(f"{mark} {r['id']} {r['question']} -> {r['short_answer'] or ('(refused)' if not r['found'] else '-')}"
-              f" | gold {r['gold']}")
-    print()
+    misses = [r for r in report["results"] if r["miss"]]
+    if args.misses:
+        for group in ("refused_answerable", "answered_wrong", "trap_answered"):
+            rows = [r for r in misses if r["miss"] == group]
+            print(f"== {group.replace('_', ' ')}: {len(rows)}")
+            for r in rows:
+                said = "(refused)" if not r["found"] else (r["short_answer"] or r["answer"][:80])
+                print(f"  {r['id']} [{r['type']}] {r['question']}\n      gold: {r['gold']} ({r['source']})\n"
+                      f"      said: {said}")
+        print()
+    else:
+        for r in report["results"]:
+            mark = "ok " if r["correct"] else "BAD"
+            said = r["short_answer"] or ("(refused)" if not r["found"] else "-")
+            print(f"{mark} {r['id']} {r['question']} -> {said} | gold {r['gold']}")
+        print()
+    print("accuracy by type: " + ", ".join(f"{k} {v['accuracy']:.2f} ({v['questions']})"
+                                          for k, v in report["by_type"].items()))
+    print("misses: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report["misses"].items()))
     for k, v in report["metrics"].items():
         print(f"{k:>18}: {v}")
     return 0
@@ -101,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--questions", required=True, help="JSONL file: id, question, answer, source")
     p.add_argument("--json", action="store_true", help="print metrics and per-question results as JSON")
+    p.add_argument("--misses", action="store_true",
+                   help="print each miss (question, gold answer, what was answered), grouped by how it went wrong")
     p.set_defaults(func=_cmd_eval)
     p = sub.add_parser("serve", help="start the web chat (same as python app.py)")
     common(p)

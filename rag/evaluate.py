@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from .errors import RagError
+from .question import analyse_question
 from .service import Assistant
 
 __all__ = ["load_questions", "evaluate"]
@@ -38,9 +39,12 @@ def evaluate(assistant: Assistant, questions: list[dict]) -> dict:
     """Answer every question and compute the metrics.
 
     answer_accuracy: answerable questions whose answer text holds the gold answer and
-    that cite the gold source. citation_accuracy: answerable questions citing the gold
-    source. refusal_accuracy: unanswerable questions answered ``found=False``.
-    recall@1/@5 and MRR: rank of the gold source among retrieved chunks.
+    that cite the gold source (for a 是/否 question: whose short answer is the gold one).
+    citation_accuracy: answerable questions citing the gold source. refusal_accuracy:
+    unanswerable questions answered ``found=False``. recall@1/@5 and MRR: rank of the gold
+    source among retrieved chunks. ``by_type``: answer accuracy per question type (the
+    row's ``type``, else the kind the question is read as). ``misses``: how the wrong
+    answers went wrong: refused although answerable, answered wrong, trap answered.
     """
     rows, latencies = [], []
     for q in questions:
@@ -51,15 +55,19 @@ def evaluate(assistant: Assistant, questions: list[dict]) -> dict:
         sources = [h.chunk.source for h in hits]
         gold, gold_src = q.get("answer"), q.get("source")
         cited = {c.source for c in a.citations}
-        row = {"id": q.get("id"), "question": q["question"], "found": a.found, "answer": a.text,
+        kind = q.get("type") or analyse_question(q["question"]).asks
+        row = {"id": q.get("id"), "question": q["question"], "type": kind, "found": a.found, "answer": a.text,
                "short_answer": a.short_answer, "gold": gold, "source": gold_src}
         if gold is not None:
-            row["correct"] = a.found and gold in a.text and gold_src in cited
+            holds = a.short_answer == gold if kind == "yesno" else _flat(gold) in _flat(a.text)
+            row["correct"] = a.found and holds and gold_src in cited
             row["cites_source"] = gold_src in cited
             rank = sources.index(gold_src) + 1 if gold_src in sources else 0
             row["rank"] = rank
+            row["miss"] = None if row["correct"] else "answered_wrong" if a.found else "refused_answerable"
         else:
             row["correct"] = not a.found
+            row["miss"] = None if row["correct"] else "trap_answered"
         rows.append(row)
     answerable = [r for r in rows if r["gold"] is not None]
     unanswerable = [r for r in rows if r["gold"] is None]
@@ -81,4 +89,14 @@ def evaluate(assistant: Assistant, questions: list[dict]) -> dict:
         "latency_ms_p95": round(latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], 1)
         if latencies else 0.0,
     }
-    return {"metrics": metrics, "results": rows}
+    by_type = {}
+    for kind in sorted({r["type"] for r in answerable}):
+        of = [r["correct"] for r in answerable if r["type"] == kind]
+        by_type[kind] = {"questions": len(of), "accuracy": share(of)}
+    misses = {m: sum(r["miss"] == m for r in rows) for m in ("refused_answerable", "answered_wrong", "trap_answered")}
+    return {"metrics": metrics, "by_type": by_type, "misses": misses, "results": rows}
+
+
+def _flat(text: str) -> str:
+    """Whitespace does not count: quotes are compared the way citations are checked."""
+    return "".join(text.split())

@@ -13,7 +13,7 @@ import jieba
 import jieba.posseg
 import zhconv
 
-__all__ = ["ChineseTokenizer", "to_simplified"]
+__all__ = ["ChineseTokenizer", "to_simplified", "simplified_aligned"]
 
 # jieba logs "Building prefix dict…" at DEBUG through its own handler; keep it quiet here.
 logging.getLogger("jieba").setLevel(logging.WARNING)
@@ -34,6 +34,15 @@ how many much does do did
 def to_simplified(text: str) -> str:
     """NFKC-normalise and convert traditional characters to simplified ones."""
     return zhconv.convert(unicodedata.normalize("NFKC", text), "zh-cn")
+
+
+def simplified_aligned(text: str) -> str:
+    """``to_simplified`` keeping one character for one: offsets into the result cut the
+    original text. A character whose normal form is longer ("㎡" -> "m2") stays as it is."""
+    out = to_simplified(text)
+    if len(out) == len(text):
+        return out
+    return "".join(c if len(c) == 1 else ch for ch, c in ((ch, to_simplified(ch)) for ch in text))
 
 
 class ChineseTokenizer:
@@ -66,6 +75,11 @@ class ChineseTokenizer:
     def tagged(self, text: str) -> list[tuple[str, str]]:
         """jieba's cut of ``text`` as written, each word with its part-of-speech flag."""
         return [(p.word, p.flag) for p in self._tagger.cut(text)]
+
+    def freq(self, word: str) -> int:
+        """How often jieba's dictionary has seen ``word`` (0 for a word it does not know)."""
+        self._jieba.check_initialized()
+        return self._jieba.FREQ.get(word, 0)
 
     def words(self, text: str) -> list[str]:
         """jieba's plain cut of ``text`` as written, nothing dropped (for boundary checks)."""
