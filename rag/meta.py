@@ -70,7 +70,11 @@ class IssueMeta:
         return label or self.issue
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "page_issues" and v}
+        """The fields that are known, for the manifest (``page_issues`` as a list)."""
+        out = {k: v for k, v in dataclasses.asdict(self).items() if v}
+        if "page_issues" in out:
+            out["page_issues"] = list(out["page_issues"])
+        return out
 
 
 def _cn_int(text: str) -> int | None:

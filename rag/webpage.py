@@ -125,7 +125,10 @@ def read_html(data: bytes, name: str) -> Document:
     if not paragraphs:
         raise IngestError(f"{name}: no article text found in the page; save the article page itself "
                           "(not a list or a login page), or copy its text into a .txt file")
-    head = [f"# {title}"] if title and paragraphs[0] != title else []
     stated = meta_from_lines(paragraphs[:8])
+    if title and paragraphs[0] == title:   # the headline is set as a title either way
+        paragraphs = paragraphs[1:]
+        captions = {k - 1 for k in captions if k}
+    head = [f"# {title}"] if title else []
     meta = IssueMeta(paper=paper, date=date, url=url, title=title, author=author).filled_from(stated)
     return paragraphs_document(head + paragraphs, meta, {k + len(head) for k in captions})

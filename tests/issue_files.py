@@ -205,11 +205,15 @@ def build_pdf(articles: list[Article], path: Path, out_of_order: bool = False) -
 
 
 def build_docx(articles: list[Article], path: Path) -> Path:
-    """A Word file: sections as Heading 1, titles as Heading 2, paragraphs, a table of captions."""
+    """A Word file: a masthead table, 【section】 lines, titles as Heading 1, sub-headings as
+    Heading 3, captions in the Caption style, and a table after the last article."""
     import docx
 
     d = docx.Document()
     d.core_properties.title = "凉城社区晨报 2021年3月 第12期"
+    table = d.add_table(rows=2, cols=2)   # a masthead table above the articles
+    table.cell(0, 0).text, table.cell(0, 1).text = "编辑部电话", "021-5555 0000"
+    table.cell(1, 0).text, table.cell(1, 1).text = "出版日期", "2021年3月15日"
     section = None
     for art in articles:
         if art.section != section:
@@ -221,9 +225,9 @@ def build_docx(articles: list[Article], path: Path) -> Path:
                 d.add_heading(b.text, level=3)
             else:
                 d.add_paragraph(b.text, style="Caption" if b.kind == "caption" else None)
-    table = d.add_table(rows=2, cols=2)
-    table.cell(0, 0).text, table.cell(0, 1).text = "编辑部电话", "021-5555 0000"
-    table.cell(1, 0).text, table.cell(1, 1).text = "出版日期", "2021年3月15日"
+    table = d.add_table(rows=1, cols=3)   # a table inside the last article
+    for cell, text in zip(table.rows[0].cells, ("活动", "参加人数", "120人")):
+        cell.text = text
     d.save(str(path))
     return path
 
