@@ -16,7 +16,7 @@ __all__ = ["IssueMeta", "is_meta_line", "meta_from_lines", "meta_from_name", "no
            "URL_LINE"]
 
 URL_LINE = re.compile(r"^#\s*(https?://\S+)\s*$")
-_LABELS = ("责任编辑|責任編輯|发布时间|發布時間|發佈時間|本文转自|本文轉自|来源|來源|作者|记者|記者|"
+_LABELS = ("责任编辑|責任編輯|发布时间|發布時間|發佈時間|本文转自|本文轉自|素材来源|信息来源|图片来源|来源|來源|作者|记者|記者|"
            "编辑|編輯|通讯员|通訊員|时间|時間|日期|出处|出處|稿源")
 _LABEL_AT = re.compile(rf"(?:{_LABELS})\s*[:：]?\s*")
 _LABEL_START = re.compile(rf"^(?:{_LABELS})(?:\s*[:：]|\s+\S)")
@@ -141,7 +141,7 @@ def is_meta_line(line: str) -> bool:
     """
     if URL_LINE.match(line.strip()):
         return True
-    s = line.strip().strip("()（）[]【】").strip()
+    s = line.strip().strip("()（）[]【】◆◇■□●•").strip()
     if not s or len(s) > 80 or _END.search(s):
         return False
     rest = _DATE_LINE_START.sub("", s, count=1)

@@ -121,19 +121,21 @@ def _body_size(glyphs: list[_Glyph]) -> float:
 
 
 def _running_rows(rows: list[list[_Glyph]], height: float, body: float) -> tuple[list[str], set[int]]:
-    """Texts and indexes of the running head and the page number: edge rows set apart by a gap."""
+    """Texts and indexes of the running head and the page number: up to two rows at the top and
+    the bottom edge, in body type or smaller, set apart from the next row inward by a gap, and
+    reading like one (a paper's name, a date, 第2版, a page number)."""
     found, texts = set(), []
-    for order in (range(len(rows)), range(len(rows) - 1, -1, -1)):
-        order = list(order)
-        for k, i in enumerate(order[:2]):
+    n = len(rows)
+    for order, at_edge in ((list(range(n)), lambda r: r[0].bottom < 0.12 * height),
+                           (list(range(n - 1, -1, -1)), lambda r: r[0].top > 0.88 * height)):
+        for i, j in zip(order[:2], [*order[1:3], None]):
             row, text = rows[i], _row_text(rows[i])
-            edge = row[0].bottom < 0.12 * height if order[0] == 0 else row[0].top > 0.88 * height
-            nxt = rows[order[k + 1]] if k + 1 < len(order) else None
-            apart = nxt is None or min(abs(nxt[0].top - row[0].bottom), abs(row[0].top - nxt[0].bottom)) \
-                >= 0.6 * (row[0].bottom - row[0].top)
+            gap = float("inf") if j is None else \
+                min(abs(rows[j][0].top - row[0].bottom), abs(row[0].top - rows[j][0].bottom))
             m = meta_from_lines([text])
             looks = bool(_PAGE_NUMBER.match(text) or m.paper or m.date or m.issue)
-            if not (edge and apart and looks and max(g.size for g in row) <= 1.1 * body):
+            if not (at_edge(row) and gap >= 0.6 * (row[0].bottom - row[0].top) and looks
+                    and max(g.size for g in row) <= 1.1 * body):
                 break
             found.add(i)
             texts.append(text)
@@ -151,16 +153,16 @@ def _order(glyphs: list[_Glyph], body: float, left: float, right: float,
     row_gaps = _gaps([(g.top, g.bottom) for g in ink], 0.01)
     if not ink or not row_gaps:
         return [(new_column, left, right, glyphs)]
-    widths = [b - a for a, b in row_gaps]
-    bands = [(a + b) / 2 for (a, b), w in zip(row_gaps, widths)
-             if w >= max(1.0 * body, 2.0 * statistics.median(widths))]
+    wide = max(1.0 * body, 2.0 * statistics.median(b - a for a, b in row_gaps))
+    bands = [((a + b) / 2, b - a) for a, b in row_gaps if b - a >= wide]   # (middle, width)
     if bands:
+        edges = [(float("-inf"), 0.0), *bands, (float("inf"), 0.0)]
         out = []
-        for k, (lo, hi) in enumerate(zip([float("-inf"), *bands], [*bands, float("inf")])):
+        for (lo, width), (hi, _) in zip(edges, edges[1:]):
             part = [g for g in glyphs if lo <= (g.top + g.bottom) / 2 < hi]
-            gap = widths[[(a + b) / 2 for a, b in row_gaps].index(lo)] if k else 0.0
-            # after a wide band (a photo, another article) the text breaks like at a column end
-            out += _order(part, body, left, right, new_column if not k else gap >= 2 * body)
+            # after a wide band (a photo, another article) the text breaks as at a column end
+            starts = new_column if lo == float("-inf") else width >= 2 * body
+            out += _order(part, body, left, right, starts)
         return out
     columns = _gaps([(g.x0, g.x1) for g in ink], 1.0 * body)
     if not columns:

@@ -65,41 +65,53 @@ def _stem(source: str) -> str:
     return re.sub(r"_\d+$", "", source.rsplit(".", 1)[0])
 
 
-def _same_answers(txt_bot: Assistant, other_bot: Assistant) -> list[str]:
+def _answers(bot: Assistant) -> dict:
+    return {q["id"]: bot.ask(q["question"]) for q in QUESTIONS}
+
+
+@pytest.fixture(scope="module")
+def txt_answers(assistant):
+    return _answers(assistant)
+
+
+def _differences(want: dict, got: dict) -> list[str]:
+    """Questions answered differently: another short answer, or cited from another article."""
     problems = []
     for q in QUESTIONS:
-        want, got = txt_bot.ask(q["question"]), other_bot.ask(q["question"])
-        if (want.found, want.short_answer) != (got.found, got.short_answer):
-            problems.append(f"{q['id']} {q['question']}: {want.short_answer!r} != {got.short_answer!r}")
-        elif want.found:
-            w, g = want.citations[0], got.citations[0]
-            if _stem(w.source) != _stem(g.source) or _squeeze(w.title) != _squeeze(g.title):
-                problems.append(f"{q['id']}: cited {w.source}《{w.title}》 != {g.source}《{g.title}》")
+        w, g = want[q["id"]], got[q["id"]]
+        if (w.found, w.short_answer) != (g.found, g.short_answer):
+            problems.append(f"{q['id']} {q['question']}: {w.short_answer!r} != {g.short_answer!r}")
+        elif w.found:
+            a, b = w.citations[0], g.citations[0]
+            if _stem(a.source) != _stem(b.source) or _squeeze(a.title) != _squeeze(b.title):
+                problems.append(f"{q['id']}: cited {a.source}《{a.title}》 != {b.source}《{b.title}》")
     return problems
 
 
-def _pdf_quotes_on_their_pages(bot: Assistant) -> int:
+def _pdf_quotes_on_their_pages(bot: Assistant, answers: dict) -> int:
     checked, pages = 0, {}
     files = bot.index.manifest["files"]
-    for q in QUESTIONS:
-        for c in bot.ask(q["question"]).citations:
+    for a in answers.values():
+        for c in a.citations:
             if not c.source.endswith(".pdf"):
                 continue
             if c.source not in pages:
                 doc = read_document(files[c.source]["path"])
                 bounds = [*doc.layout.pages, len(doc.text)]
-                pages[c.source] = [_squeeze(doc.text[a:b]) for a, b in zip(bounds, bounds[1:])]
-            assert _squeeze(c.quote) in pages[c.source][c.page - 1], (q["id"], c.page, c.quote)
+                pages[c.source] = [_squeeze(doc.text[x:y]) for x, y in zip(bounds, bounds[1:])]
+            assert _squeeze(c.quote) in pages[c.source][c.page - 1], (a.question, c.page, c.quote)
             assert (c.paper, c.date) == ("凉城社区晨报", "2021-03") and c.issue.startswith("第"), c
             checked += 1
     return checked
 
 
-def test_pdf_word_and_wechat_files_answer_like_their_txt(assistant, other_formats):
-    assert _same_answers(assistant, other_formats) == []
-    assert _pdf_quotes_on_their_pages(other_formats) >= 5
+def test_pdf_word_and_wechat_files_answer_like_their_txt(txt_answers, other_formats):
+    got = _answers(other_formats)
+    assert _differences(txt_answers, got) == []
+    assert _pdf_quotes_on_their_pages(other_formats, got) >= 5
 
 
-def test_pdf_drawn_out_of_order_answers_like_its_txt(assistant, reversed_pdf):
-    assert _same_answers(assistant, reversed_pdf) == []
-    assert _pdf_quotes_on_their_pages(reversed_pdf) >= 5
+def test_pdf_drawn_out_of_order_answers_like_its_txt(txt_answers, reversed_pdf):
+    got = _answers(reversed_pdf)
+    assert _differences(txt_answers, got) == []
+    assert _pdf_quotes_on_their_pages(reversed_pdf, got) >= 5
