@@ -154,13 +154,12 @@ def _date_label(date: str) -> str:
 def source_label(c) -> str:
     """Where a citation comes from, as a reader names it: "凉城社区晨报 · 2021年3月 · 第2版 · 第2页".
 
-    Falls back to the file name when the file states no paper, date or issue.
+    Without the paper's name the file name stands first: "青桐苑_第1期.txt · 第1期".
     """
     page = getattr(c, "page", None)
-    fields = [getattr(c, "paper", ""), _date_label(getattr(c, "date", "") or ""), getattr(c, "issue", "")]
-    named = [f for f in fields if f]
-    label = " · ".join(named) if named else c.source
-    return f"{label} · 第{int(page)}页" if page else label
+    fields = [getattr(c, "paper", "") or c.source, _date_label(getattr(c, "date", "") or ""),
+              getattr(c, "issue", ""), f"第{int(page)}页" if page else ""]
+    return " · ".join(f for f in fields if f)
 
 
 def _cite_attrs(c) -> str:

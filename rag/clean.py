@@ -86,8 +86,9 @@ class Layout:
 
     Attributes:
         pages: the offset where each page starts (page 1 at ``pages[0]``).
-        runs_on: start offsets of lines whose sentence the page shows running on into the
-            next column or page (the line fills the column and has no end punctuation).
+        runs_on: start offsets of lines the page shows running on into the next column or
+            page: the last row fills the column, and the sentence is unfinished or the next
+            column goes on without the indent a new paragraph would have.
         captions: start offsets of lines set as captions (smaller type beside a photo).
     """
 
@@ -145,9 +146,11 @@ def _continues(text: str, nxt: str, words: Callable[[str], Sequence[str]] | None
     it carries on only when the break splits a word ("…党建品" / "牌发布了…"), which the word
     segmenter tells.
     """
+    if runs_on:   # the page shows it: the row fills the column and the text goes on unindented
+        return True
     if is_complete(text):
         return False
-    if runs_on or len(text) > HEADING_MAX or text[-1] in _CONTINUES or _unbalanced(text):
+    if len(text) > HEADING_MAX or text[-1] in _CONTINUES or _unbalanced(text):
         return True
     if words is None:
         return False

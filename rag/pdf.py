@@ -27,6 +27,7 @@ import re
 import statistics
 import unicodedata
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -181,9 +182,18 @@ def _ends(text: str) -> bool:
     return text.rstrip().rstrip("”’」』）)》").endswith(tuple(END_PUNCT))
 
 
-def _paragraphs(glyphs: list[_Glyph], body: float, left: float, right: float) -> list[tuple[str, str, bool]]:
-    """A piece's rows as paragraphs: (kind, text, its last row fills the column)."""
-    paras: list[list] = []   # [kind, text, size, last row]
+class _Para(NamedTuple):
+    kind: str        # text, title, caption or banner
+    text: str
+    full: bool       # its last row fills the column
+    indented: bool   # its first row is indented
+    rows: int
+
+
+def _paragraphs(glyphs: list[_Glyph], body: float, left: float, right: float) -> list[_Para]:
+    """A piece's rows as paragraphs: a row short of the column's right edge, an indent, a gap,
+    or a change of type size ends one."""
+    paras: list[list] = []   # [kind, text, size, last row's ink, first row indented, rows, ends in a space]
     for row in _rows(glyphs):
         ink = _ink(row)
         if not ink:
@@ -192,22 +202,35 @@ def _paragraphs(glyphs: list[_Glyph], body: float, left: float, right: float) ->
         size = statistics.median(g.size for g in ink)
         kind = ("banner" if _BANNER.match(text) else "title" if size >= 1.2 * body
                 else "caption" if size <= 0.88 * body else "text")
+        indented = ink[0].x0 > left + 1.0 * size
         if paras:
-            pk, ptext, psize, prow = paras[-1]
+            pk, ptext, psize, prow, pindent, nrows, space = paras[-1]
             gap = ink[0].top - max(g.bottom for g in prow)
             same = pk == kind and abs(psize - size) < 0.1 * body and gap < 0.9 * size and kind != "banner"
             if same and kind == "text":
                 full = ink[-1].x1 >= right - 1.5 * size
-                same = prow[-1].x1 >= right - 1.5 * size and ink[0].x0 <= left + 1.0 * size and \
+                same = prow[-1].x1 >= right - 1.5 * size and not indented and \
                     not (_ends(ptext) and not full and not _ends(text))   # "…项目。" then a sub-heading
             if same:
-                joiner = " " if ptext[-1:].isascii() and ptext[-1:].isalnum() and text[:1].isascii() \
-                    and text[:1].isalnum() else ""
-                paras[-1] = [pk, ptext + joiner + text, psize, ink]
+                latin = ptext[-1:].isascii() and ptext[-1:].isalnum() and text[:1].isascii() and text[:1].isalnum()
+                joiner = " " if space or latin else ""   # a title wrapped at its space keeps it
+                paras[-1] = [pk, ptext + joiner + text, psize, ink, pindent, nrows + 1, row[-1].ch.isspace()]
                 continue
-        paras.append([kind, text, size, ink])
-    return [(k, t, k == "text" and r[-1].x1 >= right - 1.5 * s and t.rstrip()[-1:] not in END_PUNCT)
-            for k, t, s, r in paras]
+        paras.append([kind, text, size, ink, indented, 1, row[-1].ch.isspace()])
+    return [_Para(k, t, k == "text" and r[-1].x1 >= right - 1.5 * s, i, n) for k, t, s, r, i, n, _ in paras]
+
+
+def _runs_on(para: _Para, nxt: _Para | None) -> bool:
+    """Does the last paragraph of a column go on at the top of the next one?
+
+    Its last row fills the column, and either its sentence is unfinished or the next column
+    opens with text that is not indented (a new paragraph would be), not a one-row heading.
+    """
+    if not para.full:
+        return False
+    if not _ends(para.text):
+        return True
+    return nxt is not None and nxt.kind == "text" and not nxt.indented and (nxt.rows > 1 or _ends(nxt.text))
 
 
 def _page_pieces(page: pdfium.PdfPage) -> tuple[list[str], list, float]:
@@ -243,6 +266,7 @@ def read_pdf(data: bytes, name: str) -> Document:
     parts: list[str] = []
     pos, pages, runs_on, captions, labels = 0, [], set(), set(), []
     head_meta = IssueMeta()
+    last: tuple[int, _Para] | None = None   # where the previous column's last paragraph starts
     for n in range(len(pdf)):
         heads, pieces, body = _page_pieces(pdf[n])
         page_meta = meta_from_lines(heads)
@@ -252,7 +276,11 @@ def read_pdf(data: bytes, name: str) -> Document:
         first_on_page = True
         for new_column, left, right, glyphs in pieces:
             paras = _paragraphs(glyphs, body, left, right)
-            for k, (kind, text, full) in enumerate(paras):
+            if last is not None and paras:
+                nxt = next((p for p in paras if p.kind != "caption"), None)
+                if _runs_on(last[1], nxt):   # its sentence or paragraph goes on here
+                    runs_on.add(last[0])
+            for k, para in enumerate(paras):
                 sep = "" if not parts else _LAYOUT_GAP if (first_on_page or new_column and k == 0) \
                     else _PARAGRAPH_GAP
                 parts.append(sep)
@@ -260,12 +288,12 @@ def read_pdf(data: bytes, name: str) -> Document:
                 if n and first_on_page:
                     pages[-1] = pos
                 first_on_page = False
-                if kind == "caption":
+                if para.kind == "caption":
                     captions.add(pos)
-                if full and k == len(paras) - 1:   # its sentence goes on in the next column or page
-                    runs_on.add(pos)
-                line = f"# {text}" if kind == "title" else text
+                line = f"# {para.text}" if para.kind == "title" else para.text
                 parts.append(line)
+                if k == len(paras) - 1:
+                    last = (pos, para)
                 pos += len(line)
         if pos > MAX_CHARS:
             raise IngestError(f"{name}: more than {MAX_CHARS} characters of text; split the PDF into issues")

@@ -20,8 +20,7 @@ BODY, LEADING = 10.5, 16.0
 TITLE, TITLE_LEADING = 18.0, 24.0
 CAPTION = 8.0
 TOP, BOTTOM = 770.0, 60.0
-COL_W = (PAGE_W - 2 * MARGIN - GUTTER) / 2
-PER_ROW = int(COL_W // BODY)
+HEAD_SPACE = 5.0       # extra space above a sub-heading
 PHOTO_ROWS = 5
 HEADER = "凉城社区晨报  2021年3月  第{n}版"
 
@@ -42,21 +41,25 @@ def _width(text: str, size: float = BODY) -> float:
     return stringWidth(text, "STSong-Light", size)
 
 
-def _wrap(text: str, first_indent: bool) -> list[_Row]:
+def _col_w(columns: int) -> float:
+    return (PAGE_W - 2 * MARGIN - (columns - 1) * GUTTER) / columns
+
+
+def _wrap(text: str, first_indent: bool, col_w: float) -> list[_Row]:
     """Rows of a paragraph as a page sets them: filled to the column width, first row indented."""
-    rows, room, line = [], COL_W - (2 * BODY if first_indent else 0), ""
+    rows, room, line = [], col_w - (2 * BODY if first_indent else 0), ""
     kind = "indent" if first_indent else "text"
     for ch in text:
         if line and _width(line + ch) > room:
             rows.append(_Row(kind, line, justify=True))
-            line, room, kind = "", COL_W, "text"
+            line, room, kind = "", col_w, "text"
         line += ch
     if line:
         rows.append(_Row(kind, line))
     return rows
 
 
-def _body_rows(article: Article) -> list[_Row]:
+def _body_rows(article: Article, col_w: float) -> list[_Row]:
     """The article's body as column rows; a caption that cut a sentence becomes a photo there."""
     rows: list[_Row] = []
     blocks = list(article.blocks)
@@ -65,7 +68,7 @@ def _body_rows(article: Article) -> list[_Row]:
         b = blocks[k]
         k += 1
         if b.kind == "heading":
-            rows += [_Row("heading", r.text) for r in _wrap(b.text, False)]
+            rows += [_Row("heading", r.text) for r in _wrap(b.text, False, col_w)]
         elif b.kind == "caption":
             rows += [_Row("photo")] * PHOTO_ROWS + [_Row("caption", b.text)]
         elif b.kind == "text":
@@ -74,7 +77,7 @@ def _body_rows(article: Article) -> list[_Row]:
                 captions.append(blocks[k].text)
                 k += 1
             cut = b.cuts[0] if b.cuts and captions else len(b.text)
-            para = _wrap(b.text, True)
+            para = _wrap(b.text, True, col_w)
             # the photo goes in after the row holding the cut, as a page would set it
             upto, seen = 0, 0
             for upto, row in enumerate(para, start=1):
@@ -106,7 +109,8 @@ class _Canvas:
         self.pages.append([])
 
 
-def _layout(articles: list[Article], canvas: _Canvas) -> None:
+def _layout(articles: list[Article], canvas: _Canvas, columns: int) -> None:
+    col_w = _col_w(columns)
     y = TOP
     section = None
 
@@ -135,12 +139,12 @@ def _layout(articles: list[Article], canvas: _Canvas) -> None:
             canvas.text(MARGIN, y - TITLE, TITLE, t)
             y -= TITLE_LEADING
         y -= 8
-        rows = _body_rows(art)
+        rows = _body_rows(art, col_w)
         while rows:
-            avail = rows_left()
-            per_col = avail if len(rows) > 2 * avail else (len(rows) + 1) // 2
-            for col in range(2):
-                x = MARGIN + col * (COL_W + GUTTER)
+            avail = rows_left() - 2   # room for the space above sub-headings
+            per_col = avail if len(rows) > columns * avail else -(-len(rows) // columns)
+            for col in range(columns):
+                x = MARGIN + col * (col_w + GUTTER)
                 take = rows[:per_col]
                 # keep a sub-heading with the text under it, and a photo with its caption
                 keep = len(take)
@@ -148,44 +152,47 @@ def _layout(articles: list[Article], canvas: _Canvas) -> None:
                     keep -= 1
                 take = take[:keep] if keep else rows[:len(take) + 1]
                 rows = rows[len(take):]
-                _draw_column(canvas, x, y, take)
+                _draw_column(canvas, x, y, take, col_w)
             if rows:
                 new_page()
             else:
                 y -= per_col * LEADING + 14
 
 
-def _draw_column(canvas: _Canvas, x: float, y: float, rows: list[_Row]) -> None:
-    k = 0
+def _draw_column(canvas: _Canvas, x: float, y: float, rows: list[_Row], col_w: float) -> None:
+    """Set rows down a column; a sub-heading gets a little space above it, as papers set it."""
+    k, shift = 0, 0.0
     while k < len(rows):
         row = rows[k]
-        base = y - (k + 1) * LEADING + 4
+        if row.kind == "heading" and k and rows[k - 1].kind != "heading":
+            shift += HEAD_SPACE
+        base = y - (k + 1) * LEADING + 4 - shift
         if row.kind == "photo":
             n = 0
             while k + n < len(rows) and rows[k + n].kind == "photo":
                 n += 1
-            canvas.rect(x + 10, y - (k + n) * LEADING + 3, COL_W - 20, n * LEADING - 6)
+            canvas.rect(x + 10, y - (k + n) * LEADING + 3 - shift, col_w - 20, n * LEADING - 6)
             k += n
             continue
         if row.kind == "caption":
             canvas.text(x + 12, base + 4, CAPTION, row.text)
         elif row.kind == "indent":
-            canvas.text(x + 2 * BODY, base, BODY, row.text, (COL_W - 2 * BODY) if row.justify else 0)
+            canvas.text(x + 2 * BODY, base, BODY, row.text, (col_w - 2 * BODY) if row.justify else 0)
         else:
-            canvas.text(x, base, BODY, row.text, COL_W if row.justify else 0)
+            canvas.text(x, base, BODY, row.text, col_w if row.justify else 0)
         k += 1
 
 
-def build_pdf(articles: list[Article], path: Path, out_of_order: bool = False) -> Path:
-    """A printed two-column issue; ``out_of_order`` draws every page's content stream backwards
-    (page number, then the right column bottom-up, then the left, the title last)."""
+def build_pdf(articles: list[Article], path: Path, out_of_order: bool = False, columns: int = 2) -> Path:
+    """A printed issue in ``columns`` columns; ``out_of_order`` draws every page's content stream
+    backwards (page number, then the right column bottom-up, then the left, the title last)."""
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfgen import canvas as rl_canvas
 
     pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
     ops = _Canvas()
-    _layout(articles, ops)
+    _layout(articles, ops, columns)
     c = rl_canvas.Canvas(str(path), pagesize=(PAGE_W, PAGE_H))
     c.setTitle("凉城社区晨报 2021年3月")
     for n, page in enumerate(ops.pages, start=1):

@@ -159,3 +159,14 @@ def test_page_image_highlights_the_quote_where_it_stands(pdfs):
     assert max(ys) - min(ys) < 5 * 16   # a few rows, not the whole page
     with pytest.raises(IngestError, match="no page 9"):
         render_page(data, pdf.name, 9, quote)
+
+
+@pytest.mark.parametrize("columns", [3, 4])
+def test_three_and_four_columns_read_in_order(tmp_path, tokenizer, columns):
+    arts = seed_articles(SEEDS / "000_54cc604d7de70b0b.txt", tokenizer)
+    pdf = build_pdf(arts, tmp_path / f"{columns}col.pdf", out_of_order=True, columns=columns)
+    doc = read_document(pdf)
+    got = segment_issue(clean_text(doc.text, tokenizer.words, doc.layout), pdf.name)
+    assert [(a.section, a.title) for a in got] == [(a.section, a.title) for a in arts]
+    assert [[(b.kind, b.text) for b in a.blocks] for a in got] == \
+        [[(b.kind, b.text) for b in a.blocks] for a in arts]
