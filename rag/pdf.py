@@ -32,7 +32,7 @@ from typing import NamedTuple
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from .clean import END_PUNCT, Layout
+from .clean import END_PUNCT, HEADING_MAX, Layout
 from .errors import IngestError
 from .ingest import Document
 from .meta import IssueMeta, meta_from_lines
@@ -154,9 +154,14 @@ def _order(glyphs: list[_Glyph], body: float, left: float, right: float,
     row_gaps = _gaps([(g.top, g.bottom) for g in ink], 0.01)
     if not ink or not row_gaps:
         return [(new_column, left, right, glyphs)]
-    wide = max(1.0 * body, 2.0 * statistics.median(b - a for a, b in row_gaps))
-    bands = [((a + b) / 2, b - a) for a, b in row_gaps if b - a >= wide]   # (middle, width)
-    if bands:
+    widths = sorted(b - a for a, b in row_gaps)
+    line = widths[len(widths) // 4]   # the usual gap between the rows of a paragraph
+    bands = [((a + b) / 2, b - a) for a, b in row_gaps if b - a >= max(1.0 * body, 2.0 * line)]
+    columns = _gaps([(g.x0, g.x1) for g in ink], 1.0 * body)
+    if not bands and not columns and widths[-1] >= 1.5 * line:
+        # something set across the columns (a headline) hides the gutter: cut under it
+        bands = [((a + b) / 2, b - a) for a, b in row_gaps if b - a == widths[-1]]
+    if bands:   # (middle, width) of each empty band across the piece
         edges = [(float("-inf"), 0.0), *bands, (float("inf"), 0.0)]
         out = []
         for (lo, width), (hi, _) in zip(edges, edges[1:]):
@@ -165,7 +170,6 @@ def _order(glyphs: list[_Glyph], body: float, left: float, right: float,
             starts = new_column if lo == float("-inf") else width >= 2 * body
             out += _order(part, body, left, right, starts)
         return out
-    columns = _gaps([(g.x0, g.x1) for g in ink], 1.0 * body)
     if not columns:
         return [(new_column, left, right, glyphs)]
     cuts = [(a + b) / 2 for a, b in columns]
@@ -224,13 +228,15 @@ def _runs_on(para: _Para, nxt: _Para | None) -> bool:
     """Does the last paragraph of a column go on at the top of the next one?
 
     Its last row fills the column, and either its sentence is unfinished or the next column
-    opens with text that is not indented (a new paragraph would be), not a one-row heading.
+    opens with text that is not indented (a new paragraph would be) and reads like the rest of
+    a paragraph, not like a sub-heading (it ends a sentence, or is long).
     """
     if not para.full:
         return False
     if not _ends(para.text):
         return True
-    return nxt is not None and nxt.kind == "text" and not nxt.indented and (nxt.rows > 1 or _ends(nxt.text))
+    return nxt is not None and nxt.kind == "text" and not nxt.indented and \
+        (_ends(nxt.text) or len(nxt.text) > HEADING_MAX)
 
 
 def _page_pieces(page: pdfium.PdfPage) -> tuple[list[str], list, float]:

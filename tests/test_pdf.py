@@ -170,3 +170,14 @@ def test_three_and_four_columns_read_in_order(tmp_path, tokenizer, columns):
     assert [(a.section, a.title) for a in got] == [(a.section, a.title) for a in arts]
     assert [[(b.kind, b.text) for b in a.blocks] for a in got] == \
         [[(b.kind, b.text) for b in a.blocks] for a in arts]
+
+
+def test_short_article_under_a_headline_is_not_read_across_its_columns(tmp_path):
+    # few rows: the gap under the headline is hardly wider than the others, yet it hides the gutter
+    raw = ("【宜居家园】\n\n紫藤苑建成智能充电棚 电动车充电不再难\n\n"
+           "近日，紫藤苑小区的智能充电棚正式投入使用，共设置了23个充电位，居民扫码即可为电动自行车充电。\n\n"
+           "紫藤苑居民区党总支书记表示，充电棚建成后，楼道里“飞线充电”的现象基本消失，小区的消防安全得到了保障。\n")
+    arts = segment_issue(clean_text(raw), "x.txt")
+    doc = read_document(build_pdf(arts, tmp_path / "short.pdf"))
+    assert [(a.title, [b.text for b in a.blocks]) for a in segment_issue(clean_text(doc.text, layout=doc.layout), "x")] \
+        == [(a.title, [b.text for b in a.blocks]) for a in arts]
