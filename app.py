@@ -24,6 +24,7 @@ import re  # noqa: E402
 import shutil  # noqa: E402
 import unicodedata  # noqa: E402
 from pathlib import Path  # noqa: E402
+from urllib.parse import quote  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
@@ -136,9 +137,9 @@ def render_answer(answer) -> str:
             section = c.section if not c.section or c.section.startswith("【") else f"【{c.section}】"
             meta = " · ".join(html.escape(x) for x in (section, source_label(c)) if x)
             parts.append(
-                f'<div class="rag-src" {_cite_attrs(c)}><span class="rag-ref">[{int(c.n)}]</span> '
+                f'<div class="rag-src" title="点击查看原文"><span class="rag-ref">[{int(c.n)}]</span> '
                 f'<span class="rag-src-title">{html.escape(c.title or "（无标题）")}</span>'
-                f'<div class="rag-meta">{meta} <span class="rag-open">查看原文</span></div>'
+                f'<div class="rag-meta">{meta} {_cite_link(c)}</div>'
                 f'<div class="rag-quote">{highlight(c.quote, answer.short_answer)}</div></div>')
         parts.append("</div>")
     parts.append("</div>")
@@ -162,10 +163,14 @@ def source_label(c) -> str:
     return " · ".join(f for f in fields if f)
 
 
-def _cite_attrs(c) -> str:
-    """The data a click on a citation sends to the source viewer (escaped for an attribute)."""
-    data = {"source": c.source, "page": getattr(c, "page", None), "quote": c.quote}
-    return f'data-cite="{html.escape(json.dumps(data, ensure_ascii=False), quote=True)}" title="点击查看原文"'
+def _cite_link(c) -> str:
+    """The 查看原文 link; its href carries what the source viewer needs (see VIEWER_JS).
+
+    The chat's HTML sanitizer drops data- attributes but keeps a fragment link.
+    """
+    data = json.dumps({"source": c.source, "page": getattr(c, "page", None), "quote": c.quote},
+                      ensure_ascii=False)
+    return f'<a class="rag-open" href="#cite:{html.escape(quote(data, safe=""), quote=True)}">查看原文</a>'
 
 
 def render_error(message: str) -> str:
@@ -323,20 +328,22 @@ def build_demo(assistant) -> gr.Blocks:
 VIEWER_JS = """
 () => {
   document.addEventListener("click", (event) => {
-    const cite = event.target.closest(".rag-src[data-cite]");
+    const cite = event.target.closest(".rag-src");
+    const link = cite && cite.querySelector("a.rag-open");
     const box = document.querySelector("#rag-cite-request textarea");
     const button = document.querySelector("#rag-cite-open");
-    if (!cite || !box || !button) return;
-    box.value = cite.getAttribute("data-cite");
+    if (!link || !box || !button) return;
+    event.preventDefault();
+    box.value = decodeURIComponent(link.getAttribute("href").replace(/^#cite:/, ""));
     box.dispatchEvent(new Event("input", { bubbles: true }));
     setTimeout(() => button.click(), 60);
   });
 }
 """
 VIEWER_CSS = """
-.rag-src[data-cite] { cursor: pointer; }
-.rag-src[data-cite]:hover .rag-src-title { text-decoration: underline; }
-.rag-open { color: var(--color-accent); margin-left: 0.4em; white-space: nowrap; }
+.rag-src { cursor: pointer; }
+.rag-src:hover .rag-src-title { text-decoration: underline; }
+.rag-open { color: var(--color-accent) !important; margin-left: 0.4em; white-space: nowrap; }
 .rag-hidden { display: none !important; }
 #rag-viewer img.rag-page { width: 100%; max-width: 900px; border: 1px solid var(--border-color-primary); }
 #rag-viewer .rag-article p { line-height: 1.8; margin: 0.4em 0; }
@@ -371,7 +378,7 @@ def render_source(view) -> str:
                                    page_label) if x)
     parts = ['<div class="rag-viewer-head">',
              f'<span class="rag-src-title">{html.escape(view.title or view.source)}</span>',
-             f'<div class="rag-meta">{html.escape(label or view.source)} · {html.escape(view.source)}']
+             f'<div class="rag-meta">{html.escape(" · ".join(x for x in (label, view.source) if x))}']
     if meta.get("url", "").startswith(("http://", "https://")):
         parts.append(f' · <a href="{html.escape(meta["url"], quote=True)}" target="_blank" '
                      'rel="noopener noreferrer">原网页</a>')

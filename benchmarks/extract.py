@@ -30,7 +30,8 @@ import pypdfium2 as pdfium                                         # noqa: E402
 from issue_files import build_docx, build_pdf, build_wechat_html, seed_articles   # noqa: E402
 from rag.chunk import split_sentences                              # noqa: E402
 from rag.ingest import read_document                               # noqa: E402
-from rag.pdf import _glyphs, _rows, _row_text, render_page         # noqa: E402
+from rag.pdf import _glyphs, _rows, _row_text                      # noqa: E402
+from rag.sourceview import render_page                             # noqa: E402
 from rag.tokenize import ChineseTokenizer                          # noqa: E402
 
 SEEDS = ROOT / "seeds"

@@ -1,4 +1,4 @@
-"""Read a PDF's text layer in reading order, and draw a page with a quote highlighted.
+"""Read a PDF's text layer in reading order.
 
 Printed community papers set text in two to four columns, with a running head, a page
 number, headlines across columns and photo captions inside a column. The characters are
@@ -21,7 +21,6 @@ captions.
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import statistics
@@ -37,7 +36,7 @@ from .errors import IngestError
 from .ingest import Document
 from .meta import IssueMeta, meta_from_lines
 
-__all__ = ["read_pdf", "render_page", "MAX_PAGES"]
+__all__ = ["read_pdf", "open_pdf", "reading_glyphs", "MAX_PAGES"]
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +250,8 @@ def _page_pieces(page: pdfium.PdfPage) -> tuple[list[str], list, float]:
     return heads, _order(kept, body, min(g.x0 for g in ink), max(g.x1 for g in ink)), body
 
 
-def _open(data: bytes, name: str) -> pdfium.PdfDocument:
+def open_pdf(data: bytes, name: str) -> pdfium.PdfDocument:
+    """Open a PDF, or raise IngestError if it is unreadable or has too many pages."""
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as e:
@@ -268,7 +268,7 @@ def read_pdf(data: bytes, name: str) -> Document:
     Raises:
         IngestError: not a PDF, too many pages or characters, or no text layer (a scan).
     """
-    pdf = _open(data, name)
+    pdf = open_pdf(data, name)
     parts: list[str] = []
     pos, pages, runs_on, captions, labels = 0, [], set(), set(), []
     head_meta = IssueMeta()
@@ -316,52 +316,8 @@ def read_pdf(data: bytes, name: str) -> Document:
     return Document(text, meta, Layout(tuple(pages), frozenset(runs_on), frozenset(captions)))
 
 
-def _reading_glyphs(page: pdfium.PdfPage) -> list[tuple[_Glyph, int]]:
-    """The page's body glyphs (no spaces) in the order their text was read, with their row number."""
+def reading_glyphs(page: pdfium.PdfPage) -> list[tuple[_Glyph, int]]:
+    """The page's body glyphs (no spaces) in the order their text is read, with their row number."""
     _, pieces, _ = _page_pieces(page)
     rows = [row for _, _, _, glyphs in pieces for row in _rows(glyphs)]
     return [(g, k) for k, row in enumerate(rows) for g in _ink(row)]
-
-
-def _find(glyphs: list[tuple[_Glyph, int]], quote: str) -> list[tuple[_Glyph, int]]:
-    """The glyphs that spell ``quote`` (whitespace ignored); failing that, its clauses."""
-    text = "".join(g.ch for g, _ in glyphs)
-    out = []
-    for piece in [quote, *re.split(r"[，,、；;：:。！？!?]", quote)]:
-        piece = "".join(piece.split())
-        at = text.find(piece) if len(piece) >= 4 or piece == "".join(quote.split()) else -1
-        if at >= 0:
-            out += glyphs[at:at + len(piece)]
-            if piece == "".join(quote.split()):
-                break
-    return out
-
-
-def render_page(data: bytes, name: str, page_no: int, quote: str = "", scale: float = 1.5) -> bytes:
-    """Render a 1-based page as PNG with ``quote`` highlighted where it stands on the page.
-
-    Raises:
-        IngestError: not a readable PDF, or no such page.
-
-    Example:
-        >>> png = render_page(open("issue.pdf", "rb").read(), "issue.pdf", 2, "新增了7个停车位")  # doctest: +SKIP
-    """
-    from PIL import Image, ImageDraw
-
-    pdf = _open(data, name)
-    if not 1 <= page_no <= len(pdf):
-        raise IngestError(f"{name}: no page {page_no}; the PDF has {len(pdf)} pages")
-    page = pdf[page_no - 1]
-    image = page.render(scale=scale).to_pil().convert("RGBA")
-    marks = Image.new("RGBA", image.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(marks)
-    rows: dict[int, list[_Glyph]] = {}
-    for g, row in _find(_reading_glyphs(page), quote) if quote.strip() else []:
-        rows.setdefault(row, []).append(g)
-    for row in rows.values():
-        box = (min(g.x0 for g in row) * scale - 2, min(g.top for g in row) * scale - 2,
-               max(g.x1 for g in row) * scale + 2, max(g.bottom for g in row) * scale + 2)
-        draw.rectangle(box, fill=(255, 214, 0, 110), outline=(230, 120, 0, 255), width=2)
-    out = io.BytesIO()
-    Image.alpha_composite(image, marks).convert("RGB").save(out, format="PNG", optimize=True)
-    return out.getvalue()

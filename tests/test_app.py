@@ -8,6 +8,7 @@ import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import unquote
 
 import pytest
 
@@ -133,8 +134,8 @@ def test_citation_shows_paper_date_issue_and_page_instead_of_file_name():
     assert "凉城社区晨报 · 2021年3月 · 第2版 · 第2页" in out and "2021-03.pdf</" not in out
     assert app.source_label(cite()) == "000_54cc604d7de70b0b.txt"   # nothing stated: the file name
     # a click on the citation sends its source, page and quote to the viewer, escaped
-    data = re.search(r'data-cite="([^"]*)"', out).group(1)
-    assert json.loads(html.unescape(data)) == {"source": "2021-03.pdf", "page": 2, "quote": c.quote}
+    href = re.search(r'<a class="rag-open" href="#cite:([^"]*)">', out).group(1)
+    assert json.loads(unquote(html.unescape(href))) == {"source": "2021-03.pdf", "page": 2, "quote": c.quote}
 
 
 def test_render_answer_refusal_and_no_short_answer():

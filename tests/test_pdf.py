@@ -14,7 +14,8 @@ from rag.clean import clean_text
 from rag.config import Config
 from rag.errors import IngestError
 from rag.ingest import read_document
-from rag.pdf import MAX_PAGES, render_page
+from rag.pdf import MAX_PAGES
+from rag.sourceview import render_page
 from rag.segment import segment_issue
 from rag.sync import issue_chunks
 
