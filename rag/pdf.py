@@ -273,6 +273,7 @@ def read_pdf(data: bytes, name: str) -> Document:
     pos, pages, runs_on, captions, labels = 0, [], set(), set(), []
     head_meta = IssueMeta()
     last: tuple[int, _Para] | None = None   # where the previous column's last paragraph starts
+    blank: list[int] = []                   # pages without a text layer (a scanned page, a photo)
     for n in range(len(pdf)):
         heads, pieces, body = _page_pieces(pdf[n])
         page_meta = meta_from_lines(heads)
@@ -280,6 +281,8 @@ def read_pdf(data: bytes, name: str) -> Document:
         labels.append(page_meta.issue)
         pages.append(pos)
         first_on_page = True
+        if not pieces:
+            blank.append(n + 1)
         for new_column, left, right, glyphs in pieces:
             paras = _paragraphs(glyphs, body, left, right)
             if last is not None and paras:
@@ -307,6 +310,8 @@ def read_pdf(data: bytes, name: str) -> Document:
     if not text.strip():
         raise IngestError(f"{name}: no text layer (a scanned image?): the PDF holds no characters to "
                           "read; export it again with text (a searchable PDF), or add the issue as .txt")
+    if blank:
+        log.warning("%s: pages %s have no text layer and are left out", name, blank)
     info = {k: v.strip() for k, v in pdf.get_metadata_dict().items()
             if isinstance(v, str) and v.strip() and v.strip().lower() not in _PLACEHOLDER}
     stated = meta_from_lines([info.get("Title", ""), info.get("Subject", "")])
