@@ -144,11 +144,12 @@ def _check_texts(texts: Sequence[str], verb: str) -> list[str]:
 
 def _load_int8(model: str, cache_dir: Path | None):
     """The int8 ONNX copy of the model (exported on first use), or fp32 torch with a warning."""
-    fp32 = []
+    fp32: dict = {}
 
     def load_fp32():
-        fp32.append(_load(model, cache_dir))
-        return fp32[0]
+        fp32["model"] = None   # attempted: if it raises, torch would fail the same way
+        fp32["model"] = _load(model, cache_dir)
+        return fp32["model"]
 
     folder = None
     try:
@@ -157,14 +158,14 @@ def _load_int8(model: str, cache_dir: Path | None):
         folder = int8_folder(model, cache_dir or default_cache_dir(), source)
         return OnnxEncoder(ensure_onnx_int8(folder, load_fp32)), "onnx"
     except (ImportError, OSError, RuntimeError, ValueError, KeyError, ModelLoadError) as exc:
-        if isinstance(exc, ModelLoadError) and (fp32 or folder is None):
+        if (fp32 and fp32["model"] is None) or (isinstance(exc, ModelLoadError) and folder is None):
             raise   # the model itself does not load: torch would fail the same way
         logger.warning(
             "the int8 ONNX embedding backend is unusable here (%s: %s); using the fp32 torch "
             "model instead, about 2.5x slower. To fix: pip install onnxruntime onnx; or delete %s "
             "to export it again; or choose --embedding-backend torch to silence this.",
             type(exc).__name__, exc, folder)
-        return (fp32[0] if fp32 else _load(model, cache_dir)), "torch"
+        return fp32.get("model") or _load(model, cache_dir), "torch"
 
 
 def _load(model: str, cache_dir: Path | None):

@@ -170,8 +170,11 @@ class OnnxEncoder:
         # Spinning threads burn the CPU that other processes on a shared machine need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.intra_op_num_threads = os.cpu_count() or 1
-        self._session = ort.InferenceSession(str(folder / "model.onnx"), options,
-                                             providers=["CPUExecutionProvider"])
+        try:
+            self._session = ort.InferenceSession(str(folder / "model.onnx"), options,
+                                                 providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ONNX Runtime's errors (InvalidProtobuf, Fail...) share no narrower base
+            raise ModelLoadError(f"ONNX Runtime cannot load {folder / 'model.onnx'}: {exc}") from exc
 
     def get_sentence_embedding_dimension(self) -> int:
         return int(self._meta["dim"])
