@@ -52,7 +52,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         print(f"答：{a.short_answer}")
     print(a.text)
     for c in a.citations:
-        print(f"[{c.n}] {c.source} 【{c.section}】《{c.title}》\n    “{c.quote}”")
+        where = " ".join(x for x in (c.paper, c.date, c.issue, f"第{c.page}页" if c.page else "") if x)
+        print(f"[{c.n}] {c.source}{f' ({where})' if where else ''} 【{c.section}】《{c.title}》\n    “{c.quote}”")
     return 0
 
 

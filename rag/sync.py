@@ -8,6 +8,7 @@ model name + hash of the chunk text.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import sys
@@ -24,7 +25,8 @@ from .clean import clean_text
 from .config import Config
 from .errors import IngestError, IndexFormatError
 from .index import MANIFEST, Index, read_manifest
-from .ingest import find_issue_files, read_issue
+from .ingest import Document, find_issue_files, read_document
+from .meta import IssueMeta
 from .segment import segment_issue
 from .tokenize import ChineseTokenizer
 
@@ -66,11 +68,17 @@ def default_sources() -> list[Path]:
     return [local.resolve() if local.is_dir() else Path(__file__).resolve().parent.parent / "seeds"]
 
 
-def issue_chunks(text: str, source: str, config: Config,
+def issue_chunks(text: str | Document, source: str, config: Config,
                  tokenizer: ChineseTokenizer) -> tuple[int, list[Chunk]]:
-    """Clean, segment and chunk one issue's text: (number of articles, chunks)."""
-    articles = segment_issue(clean_text(text, tokenizer.words), source)
-    chunks = [c for a in articles for c in chunk_article(a, config.chunk_size, config.chunk_overlap)]
+    """Clean, segment and chunk one issue (its text, or a read Document): (articles, chunks).
+
+    Each chunk carries the issue's metadata (paper, date, issue or page label, URL).
+    """
+    doc = text if isinstance(text, Document) else Document(text, IssueMeta())
+    articles = segment_issue(clean_text(doc.text, tokenizer.words, doc.layout), source)
+    m = doc.meta
+    chunks = [dataclasses.replace(c, paper=m.paper, date=m.date, issue=m.issue_on(c.page), url=m.url)
+              for a in articles for c in chunk_article(a, config.chunk_size, config.chunk_overlap)]
     return len(articles), chunks
 
 
@@ -173,15 +181,17 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
         prev = old_files.get(name)
         if prev and prev["sha256"] == sha and name in old_by_source:
             pairs = old_by_source[name]
-            n_articles = prev["articles"]
+            n_articles, meta = prev["articles"], prev.get("meta", {})
         else:
             try:
-                n_articles, new_chunks = issue_chunks(read_issue(path), name, config, tokenizer)
+                doc = read_document(path)
+                n_articles, new_chunks = issue_chunks(doc, name, config, tokenizer)
             except IngestError as e:
                 errors.append(str(e))
                 continue
-            pairs = [(c, []) for c in new_chunks]
-        entries[name] = {"path": str(path), "sha256": sha, "articles": n_articles, "chunks": len(pairs)}
+            pairs, meta = [(c, []) for c in new_chunks], doc.meta.to_dict()
+        entries[name] = {"path": str(path), "sha256": sha, "articles": n_articles, "chunks": len(pairs),
+                         "meta": meta}
         for c, t in pairs:
             chunks.append(c)
             tokens.append(t)
