@@ -133,8 +133,9 @@ class Composer:
         for n, c in enumerate(chosen, start=1):
             ch = c.hit.chunk
             score = conf if n == 1 else conf / (1.0 + math.exp(chosen[0].score - c.score))
-            citations.append(Citation(n, ch.source, ch.section, ch.title, _quote(c), round(score, 4),
-                                      ch.page, ch.paper, ch.date, ch.issue, ch.url))
+            quote = _quote(c)
+            citations.append(Citation(n, ch.source, ch.section, ch.title, quote, round(score, 4),
+                                      ch.page_of(quote), ch.paper, ch.date, ch.issue, ch.url))
             parts.append(f"{_display(c)}[{n}]")
         return Answer(question, True, "".join(parts), short, tuple(citations))
 

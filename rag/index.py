@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 _CHUNK_FIELDS = ("id", "source", "section", "title", "article", "position", "heading", "text", "cuts",
-                 "page", "paper", "date", "issue", "url")
+                 "page", "paper", "date", "issue", "url", "page_marks")
 
 
 def _versions() -> dict[str, str]:
@@ -180,6 +180,7 @@ class Index:
                     row = json.loads(line)
                     tokens.append(row["tokens"])
                     row["cuts"] = tuple(row["cuts"])
+                    row["page_marks"] = tuple(tuple(m) for m in row.get("page_marks", ()))
                     chunks.append(Chunk(**{k: row[k] for k in _CHUNK_FIELDS if k in row}))
             dense = faiss.read_index(str(gen_dir / "dense.faiss"))
             lexical = None

@@ -8,6 +8,7 @@ model name + hash of the chunk text.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import sys
@@ -24,7 +25,8 @@ from .clean import clean_text
 from .config import Config
 from .errors import IngestError, IndexFormatError
 from .index import MANIFEST, Index, read_manifest
-from .ingest import find_issue_files, read_issue
+from .ingest import Document, find_issue_files, read_document
+from .meta import IssueMeta
 from .segment import segment_issue
 from .tokenize import ChineseTokenizer
 
@@ -66,12 +68,32 @@ def default_sources() -> list[Path]:
     return [local.resolve() if local.is_dir() else Path(__file__).resolve().parent.parent / "seeds"]
 
 
-def issue_chunks(text: str, source: str, config: Config,
+def issue_chunks(text: str | Document, source: str, config: Config,
                  tokenizer: ChineseTokenizer) -> tuple[int, list[Chunk]]:
-    """Clean, segment and chunk one issue's text: (number of articles, chunks)."""
-    articles = segment_issue(clean_text(text, tokenizer.words), source)
-    chunks = [c for a in articles for c in chunk_article(a, config.chunk_size, config.chunk_overlap)]
+    """Clean, segment and chunk one issue (its text, or a read Document): (articles, chunks).
+
+    Each chunk carries the issue's metadata (paper, date, issue or page label, URL).
+    """
+    doc = text if isinstance(text, Document) else Document(text, IssueMeta())
+    articles = segment_issue(clean_text(doc.text, tokenizer.words, doc.layout), source)
+    m = doc.meta
+    chunks = [dataclasses.replace(c, paper=m.paper, date=m.date, issue=m.issue_on(c.page), url=m.url)
+              for a in articles for c in chunk_article(a, config.chunk_size, config.chunk_overlap)]
     return len(articles), chunks
+
+
+def _embedder_for(config: Config, embedder: PassageEmbedder | None) -> tuple[PassageEmbedder, Config]:
+    """The embedder a sync uses, and the config recording the backend it really runs on."""
+    if embedder is None:
+        from .embed import Embedder   # the model loads only when a sync needs one
+        embedder = Embedder(config.model, query_prompt=config.query_prompt, passage_prompt=config.passage_prompt,
+                            batch_size=config.batch_size, backend=config.embedding_backend)
+    if embedder.name != config.model:
+        raise IndexFormatError(f"embedder model {embedder.name!r} differs from config model {config.model!r}")
+    backend = getattr(embedder, "backend", config.embedding_backend)   # test fakes have none
+    if backend != config.embedding_backend:   # the int8 copy could not load here (warned)
+        config = config.replace(embedding_backend=backend)
+    return embedder, config
 
 
 def _sha256(path: Path) -> str:
@@ -127,12 +149,7 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
                 old_manifest = {}
     if config is None:
         config = Config.from_dict(old_manifest["config"]) if old else Config()
-    if embedder is None:
-        from .embed import Embedder   # the model loads only when a sync needs one
-        embedder = Embedder(config.model, query_prompt=config.query_prompt,
-                            passage_prompt=config.passage_prompt, batch_size=config.batch_size)
-    if embedder.name != config.model:
-        raise IndexFormatError(f"embedder model {embedder.name!r} differs from config model {config.model!r}")
+    embedder, config = _embedder_for(config, embedder)
     tokenizer = tokenizer or ChineseTokenizer()
 
     new_paths = [Path(p).resolve() for p in paths]
@@ -147,7 +164,8 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
 
     same_chunking = old is not None and all(
         old_manifest["config"].get(k) == getattr(config, k) for k in ("chunk_size", "chunk_overlap"))
-    same_model = old is not None and old_manifest.get("model") == config.model
+    same_model = old is not None and old_manifest.get("model") == config.model and \
+        old_manifest["config"].get("embedding_backend", "torch") == config.embedding_backend
     old_files = old_manifest.get("files", {}) if same_chunking else {}
     old_by_source: dict[str, list[tuple[Chunk, list[str]]]] = {}
     if old is not None:
@@ -163,15 +181,17 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
         prev = old_files.get(name)
         if prev and prev["sha256"] == sha and name in old_by_source:
             pairs = old_by_source[name]
-            n_articles = prev["articles"]
+            n_articles, meta = prev["articles"], prev.get("meta", {})
         else:
             try:
-                n_articles, new_chunks = issue_chunks(read_issue(path), name, config, tokenizer)
+                doc = read_document(path)
+                n_articles, new_chunks = issue_chunks(doc, name, config, tokenizer)
             except IngestError as e:
                 errors.append(str(e))
                 continue
-            pairs = [(c, []) for c in new_chunks]
-        entries[name] = {"path": str(path), "sha256": sha, "articles": n_articles, "chunks": len(pairs)}
+            pairs, meta = [(c, []) for c in new_chunks], doc.meta.to_dict()
+        entries[name] = {"path": str(path), "sha256": sha, "articles": n_articles, "chunks": len(pairs),
+                         "meta": meta}
         for c, t in pairs:
             chunks.append(c)
             tokens.append(t)
@@ -200,7 +220,7 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
 
     removed = sorted(set(old_manifest.get("files", {})) - set(entries))
     manifest = {
-        "model": config.model, "dim": embedder.dim,
+        "model": config.model, "embedding_backend": config.embedding_backend, "dim": embedder.dim,
         "query_prompt": embedder.query_prompt, "passage_prompt": embedder.passage_prompt,
         "config": config.to_dict(), "sources": [str(s) for s in sources], "files": entries,
         "documents": len(entries), "articles": sum(e["articles"] for e in entries.values()),
