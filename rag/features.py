@@ -26,7 +26,7 @@ SPAN_KINDS = ("money", "percent", "year", "date", "duration", "number", "person"
 FEATURE_GROUPS = {
     "lexical": ("cov_s", "cov_ctx", "cov_title", "bigram_s", "bigram_ctx", "subj_s", "subj_ctx", "miss_max",
                 "name_miss", "focus_s", "cue_s", "kind_word_s", "ordinal_clash", "cov_prev", "cov_next", "restate",
-                "near_s", "pred_s"),
+                "near_s", "pred_s", "year_clash", "year_miss_ctx"),
     "span": ("has_span", "span_typed", "span_near_pred", "span_pattern", "span_person", "span_address", "span_named", "span_between",
              "span_fits", "span_near", "span_clause", "span_focus", "span_unit", "span_stated",
              "span_year_only", "span_inside_q", "span_kind_word", "span_len"),
@@ -37,6 +37,7 @@ FEATURE_GROUPS = {
 FEATURES = tuple(f for group in FEATURE_GROUPS.values() for f in group)
 _ORDINAL = re.compile(r"(?:第)?([一二三四五六七八九十\d]+)(期|届|批)")
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_YEAR = re.compile(r"((?:19|20)\d{2})年")
 
 
 @dataclass
@@ -182,6 +183,11 @@ class FeatureMaker:
             "restate": _share(_bigrams(s), "".join(qc.bigrams), empty=0.0) if qc.bigrams else 0.0,
             "near_s": sum(_presence(t, s) for t in qc.near) / len(qc.near) if qc.near else 0.0,
         }
+        # "2016年…多少次" is not answered by a sentence about 2015.
+        asked_years = set(_YEAR.findall(q.text))
+        said_years = set(_YEAR.findall(s))
+        f["year_clash"] = 1.0 if asked_years and said_years and not asked_years & said_years else 0.0
+        f["year_miss_ctx"] = 1.0 if asked_years and not asked_years & set(_YEAR.findall(ctx)) else 0.0
         rest = {t: w for t, w in weights.items() if t not in qc.subjects}
         f["pred_s"] = sum(w * _presence(t, s) for t, w in rest.items()) / (sum(rest.values()) or 1.0)
         for a in ASKS:

@@ -26,12 +26,23 @@ __all__ = ["Scorer", "SCORER_FILE", "confidence_features"]
 SCORER_FILE = "scorer.json"
 
 
+_FACT = ("asks_num", "asks_date", "asks_who", "asks_where")
+
+
 def confidence_features(scores: Sequence[float], best: Mapping[str, float]) -> dict[str, float]:
     """What the confidence model reads: the best score, its lead over the runner-up, and the
-    best candidate's features (prefixed ``top:``)."""
+    best candidate's features (prefixed ``top:``), each also gated by whether the question
+    asks for one fact (``fact:``): a fitting span near the question's words says much for
+    多少/哪天/谁/哪里 and little for 怎么/为什么."""
     top = scores[0] if scores else 0.0
-    lead = top - scores[1] if len(scores) > 1 else 5.0
-    return {"top_score": top, "lead": min(lead, 5.0), **{f"top:{k}": v for k, v in best.items()}}
+    lead = min(top - scores[1], 5.0) if len(scores) > 1 else 5.0
+    fact = 1.0 if any(best.get(a) for a in _FACT) else 0.0
+    out = {"top_score": top, "lead": lead, "fact:top_score": fact * top, "fact:lead": fact * lead}
+    for k, v in best.items():
+        out[f"top:{k}"] = v
+        if not k.startswith("asks_"):
+            out[f"fact:{k}"] = fact * v
+    return out
 
 
 def _linear(weights: Mapping[str, float], bias: float, features: Mapping[str, float]) -> float:

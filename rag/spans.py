@@ -21,9 +21,12 @@ __all__ = ["Span", "find_spans", "best_span", "span_features", "span_nearness", 
 
 _CLAUSE_END = "，,；;。！？!?：:"
 # A name's characters: Chinese, but not the particles that join a name to the words around it.
-_NC = r"(?:(?![的在于位是和与及从到由向为被把将对以跟同了])[\u4e00-\u9fff])"
-_ADDRESS = (_NC + r"{2,4}?[东南西北中]?(?:路|街(?![道坊办区])|大道|大街|公路)(?:\d+弄)?(?:\d+支弄)?"
-            r"(?:[\d、]+号(?:楼|院)?)?(?:[\u4e00-\u9fff]{1,6}?\d+号)?(?:\d+号楼)?(?:[\d\-—~～]+层)?")
+_NC = r"(?:(?![的在于位是和与及从到由向为被把将对以跟同了年月日])[\u4e00-\u9fff])"
+_NC_IN = r"(?:(?![的在于是了年月日])[\u4e00-\u9fff])"     # inside a name: 仁和路, 和平路
+# A road (not a subdistrict named after one: 半淞园路街道) with its lane, number, building, floor.
+_ADDRESS = (_NC + _NC_IN + r"{1,4}?[东南西北中]?(?:路|街(?![道坊办区])|大道|大街|公路)"
+            r"(?!街道|街区|居委|社区|居民区|镇)(?:[\d一二三四五六七八九十]+段)?(?:\d+巷)?(?:\d+弄)?(?:\d+支弄)?"
+            r"(?:[\d、]+号(?:楼|院)?)?(?:[\u4e00-\u9fff]{1,6}?\d+号)?(?:\d+号楼)?(?:[\d\-—~～、]+[层楼])?")
 # "泰晤士小镇668号5号楼2、3楼", "重庆北路180号三楼": a numbered place without a road.
 _NUMBERED = _NC + r"{2,8}?\d+号(?:\d+号楼|\d+幢|[一二三四五六七八九十\d]+楼|[\d、\-—]+(?:楼|层))*"
 _PLACE = (r"[\u4e00-\u9fff]{2,10}?(?:新村|小区|花园|公寓|大厦|广场|中心|公园|街道|居委会|居委|居民区|社区|"
@@ -86,7 +89,7 @@ def find_spans(q: Question, s: str, words: Callable[[str], Sequence[str]],
             pos = max(pos, b)
             spans.append(Span(a, b, "pattern"))
     if q.kind == "place" or q.asks == "where":
-        spans += [Span(*m.span(), "address") for m in re.finditer(_ADDRESS, s) if re.search(r"\d|路|街", m.group(0))]
+        spans += [Span(*_trim_lead(s, *m.span()), "address") for m in re.finditer(_ADDRESS, s)]
         spans += [Span(*m.span(), "address") for m in re.finditer(_NUMBERED, s)]
         if not q.address:
             spans += [Span(*_trim_place(s, *m.span()), "place") for m in re.finditer(_PLACE, s)]
@@ -114,7 +117,7 @@ def find_spans(q: Question, s: str, words: Callable[[str], Sequence[str]],
 
 def _trim_lead(s: str, a: int, b: int) -> tuple[int, int]:
     """Drop the verb or particle a name-pattern picked up in front: "联合上海银行" -> "上海银行"."""
-    m = re.match(r"(?:联合|携手|通过|经过|邀请|依托|位于|坐落于|地处|设在|搬到|开在|来自|由|与|和|跟|同|向|在|是|为|及|被|把|将|对|从|以|让|请|的)+", s[a:b])
+    m = re.match(r"(?:联合|携手|通过|经过|邀请|依托|位于|坐落于|地处|设在|搬到|开在|来自|毗邻|紧挨|靠近|临近|邻近|紧邻|由|与|和|跟|同|向|在|是|为|及|被|把|将|对|从|以|让|请|的)+", s[a:b])
     if m and b - (a + m.end()) >= 2:
         a += m.end()
     return a, b

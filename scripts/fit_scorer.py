@@ -56,11 +56,12 @@ SOURCES = [ROOT / "seeds", REAL / "corpus", ROOT / "training" / "corpus"]
 FOLDS = 5
 AUTO_WEIGHT = 0.3      # an auto-generated question counts this much of a labelled one
 MAX_PAIRS = 30         # wrong candidates paired with the right one, per question
-SUPPORTS = (0.5, 1.0, 2.0)
+SUPPORTS = (0.5, 1.0, 2.0, 4.0)
 # What the confidence model reads of the best candidate, besides its score and lead.
 CONFIDENCE_FEATURES = ("cov_s", "cov_ctx", "subj_ctx", "subj_s", "name_miss", "miss_max", "focus_s", "near_s",
                        "pred_s", "has_span", "span_fits", "span_unit", "span_near", "span_near_pred", "span_focus",
-                       "bigram_ctx", "cov_prev", "cov_next", *FEATURE_GROUPS["asks"])
+                       "bigram_ctx", "cov_prev", "cov_next", "year_clash", "year_miss_ctx", "ordinal_clash",
+                       *FEATURE_GROUPS["asks"])
 
 
 def flat(text: str | None) -> str:
