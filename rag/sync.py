@@ -95,6 +95,35 @@ def _collect_files(sources: Iterable[Path]) -> tuple[dict[str, Path], list[Path]
     return files, kept_sources
 
 
+def _read_changed(files: dict[str, Path], old_files: dict[str, dict], config: Config,
+                  tokenizer: ChineseTokenizer, note: ProgressFn) -> tuple[dict, set[str], list[Chunk]]:
+    """Read every new or changed file before anything is written: one bad file stops the sync.
+
+    Returns the manifest entry of every file, the names of the unchanged ones (their chunks
+    stay in the index as they are) and the chunks of the others.
+    """
+    entries, keep, chunks, errors = {}, set(), [], []
+    note(0.0, f"reading {len(files)} issue files")
+    for name in sorted(files):
+        path = files[name]
+        sha = _sha256(path)
+        prev = old_files.get(name)
+        if prev and prev["sha256"] == sha:
+            keep.add(name)
+            entries[name] = dict(prev, path=str(path))
+            continue
+        try:
+            n_articles, new_chunks = issue_chunks(read_issue(path), name, config, tokenizer)
+        except IngestError as e:
+            errors.append(str(e))
+            continue
+        entries[name] = {"path": str(path), "sha256": sha, "articles": n_articles, "chunks": len(new_chunks)}
+        chunks.extend(new_chunks)
+    if errors:
+        raise IngestError("; ".join(errors) + ". The index was not changed.")
+    return entries, keep, chunks
+
+
 def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
                config: Config | None = None, embedder: PassageEmbedder | None = None,
                tokenizer: ChineseTokenizer | None = None, progress: bool = False,
@@ -148,47 +177,20 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
     same_chunking = old is not None and all(
         old_manifest["config"].get(k) == getattr(config, k) for k in ("chunk_size", "chunk_overlap"))
     same_model = old is not None and old_manifest.get("model") == config.model
-    old_files = old_manifest.get("files", {}) if same_chunking else {}
-    old_by_source: dict[str, list[tuple[Chunk, list[str]]]] = {}
-    if old is not None:
-        for c, t in zip(old.chunks, old.tokens):
-            old_by_source.setdefault(c.source, []).append((c, t))
-
-    # Read every new or changed file before anything is written: one bad file stops the sync.
-    entries, chunks, tokens, errors = {}, [], [], []
-    note(0.0, f"reading {len(files)} issue files")
-    for name in sorted(files):
-        path = files[name]
-        sha = _sha256(path)
-        prev = old_files.get(name)
-        if prev and prev["sha256"] == sha and name in old_by_source:
-            pairs = old_by_source[name]
-            n_articles = prev["articles"]
-        else:
-            try:
-                n_articles, new_chunks = issue_chunks(read_issue(path), name, config, tokenizer)
-            except IngestError as e:
-                errors.append(str(e))
-                continue
-            pairs = [(c, []) for c in new_chunks]
-        entries[name] = {"path": str(path), "sha256": sha, "articles": n_articles, "chunks": len(pairs)}
-        for c, t in pairs:
-            chunks.append(c)
-            tokens.append(t)
-    if errors:
-        raise IngestError("; ".join(errors) + ". The index was not changed.")
+    # Chunks of an unchanged file stay where they are, on the same model, chunking and backend.
+    same_place = same_chunking and same_model and old.backend == config.backend \
+        and old_manifest["config"].get("qdrant", "") == config.qdrant
+    entries, keep, chunks = _read_changed(files, old_manifest.get("files", {}) if same_place else {},
+                                          config, tokenizer, note)
 
     vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
     todo = []
-    old_tokens = {c.sha: t for c, t in zip(old.chunks, old.tokens)} if old else {}
     for i, c in enumerate(chunks):
         cached = old.vector_for(c.sha) if same_model else None
         if cached is None:
             todo.append(i)
         else:
             vectors[i] = cached
-        if not tokens[i]:
-            tokens[i] = old_tokens.get(c.sha) or tokenizer(c.embed_text)
     bar = tqdm(total=len(todo), desc="embedding", unit="chunk",
                disable=not (progress and todo and sys.stderr.isatty()))
     for start in range(0, len(todo), _EMBED_BATCH):
@@ -206,10 +208,17 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
         "documents": len(entries), "articles": sum(e["articles"] for e in entries.values()),
     }
     note(0.96, "saving the index")
-    index = Index(chunks, vectors, tokens, manifest)
-    index.save(index_dir)
-    report = SyncReport(documents=len(entries), articles=manifest["articles"], chunks=len(chunks),
-                        embedded=len(todo), reused=len(chunks) - len(todo), removed=len(removed),
+
+    def new_rows():   # tokens are made as rows are written: a million token lists would not fit
+        for c, v in zip(chunks, vectors):
+            yield c, tokenizer(c.embed_text), v
+    writer = Index
+    if config.backend == "qdrant":
+        from .qdrant_index import QdrantIndex as writer
+    index = writer.write(index_dir, manifest, old if keep else None, keep, new_rows, len(chunks), config)
+    total = sum(e["chunks"] for e in entries.values())
+    report = SyncReport(documents=len(entries), articles=manifest["articles"], chunks=total,
+                        embedded=len(todo), reused=total - len(todo), removed=len(removed),
                         seconds=round(time.perf_counter() - started, 3))
     note(1.0, "done")
     log.info("sync: %s", report)
