@@ -117,7 +117,10 @@ def _read_changed(files: dict[str, Path], old_files: dict[str, dict], config: Co
         except IngestError as e:
             errors.append(str(e))
             continue
-        entries[name] = {"path": str(path), "sha256": sha, "articles": n_articles, "chunks": len(new_chunks)}
+        dates = sorted({c.date for c in new_chunks if c.date})
+        entries[name] = {"path": str(path), "sha256": sha, "articles": n_articles, "chunks": len(new_chunks),
+                         "papers": sorted({c.paper for c in new_chunks if c.paper}),
+                         "dates": dates[:1] + dates[-1:]}   # first and last (the chat's date selector)
         chunks.extend(new_chunks)
     if errors:
         raise IngestError("; ".join(errors) + ". The index was not changed.")
