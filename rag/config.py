@@ -29,7 +29,7 @@ class Config:
         batch_size: embedding batch size.
         max_question_chars: longer questions are truncated to this many characters.
         exact_limit: from this many chunks on, the base part's vectors are searched through
-            HNSW (8-bit codes) instead of exactly (see benchmarks/bench.py for the measurement).
+            IVF lists of half-precision codes instead of exactly (see benchmarks/bench.py for the measurement).
         tail_limit: chunks added since the base was written are kept in a small exact tail
             part until there are more than this many; then they are appended to the base.
         backend: "local" (FAISS + bm25s files in the index folder) or "qdrant".

@@ -11,8 +11,8 @@ A sync writes a new ``gen-<n+1>`` folder and then replaces ``manifest.json``; a 
 before that leaves the previous generation live and untouched. Old generations are
 removed once the new manifest is in place. Parts a generation keeps unchanged are hard
 links to the previous generation's files, so adding an issue rewrites only the tail; when
-the tail outgrows ``Config.tail_limit`` it is appended to the base, whose HNSW index (past
-``Config.exact_limit`` rows) grows by the new rows only.
+the tail outgrows ``Config.tail_limit`` it is appended to the base, whose approximate index
+(IVF, past ``Config.exact_limit`` rows) grows by the new rows only.
 
 Rows are numbered base first, then tail; a removed row keeps its number and is skipped.
 """
@@ -303,7 +303,9 @@ class Index:
         exact_limit, tail_limit = config.exact_limit, config.tail_limit
         if n_tail > tail_limit or (n_base and n_dead > _COMPACT * n_base):
             compact = n_dead > _COMPACT * n_base
-            live = old._live[:n_base] if base else np.zeros(0, bool)
+            live = np.ones(n_base, bool)
+            for first, n in ranges:
+                live[first:first + n] = False
 
             def base_rows() -> Iterator[tuple[Chunk, list[str], np.ndarray]]:
                 if base:
