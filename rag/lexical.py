@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import bm25s
 import numpy as np
@@ -157,6 +157,16 @@ class DocFreq:
 
     def __contains__(self, term: str) -> bool:
         return self.get(term, 0) > 0
+
+    def __iter__(self) -> Iterator[str]:
+        for i, part in enumerate(self._parts):
+            for term in part.vocab:
+                if self.get(term, 0) and not any(term in p.vocab for p in self._parts[:i]):
+                    yield term
+
+    def items(self) -> Iterator[tuple[str, int]]:
+        """(term, chunk frequency) of every term some live chunk holds (the English bridge reads them)."""
+        return ((term, self.get(term, 0)) for term in self)
 
 
 def bm25_scores(parts: Sequence[LexicalPart], offsets: Sequence[int], n_rows: int,

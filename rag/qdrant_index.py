@@ -249,10 +249,11 @@ class QdrantIndex:
             client.create_collection(
                 collection, vectors_config={DENSE: m.VectorParams(size=int(manifest["dim"]), distance=m.Distance.COSINE)},
                 sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)})
-            for field, kind in (("gen", "integer"), ("gone", "integer"), ("day_first", "integer"),
+            for field, kind in () if "://" not in config.qdrant else (("gen", "integer"), ("gone", "integer"), ("day_first", "integer"),
                                 ("day_last", "integer"), ("article", "integer"), ("source", "keyword"),
                                 ("sha", "keyword"), ("paper", "keyword")):
                 client.create_payload_index(collection, field, field_schema=kind)
+        # (Local mode has no payload indexes; a server needs them for fast filters.)
         # Leftovers of a sync that died before its switch: its points, and its removal marks.
         client.delete(collection, m.Filter(must=[m.FieldCondition(key="gen", range=m.Range(gt=live))]))
         client.delete_payload(collection, ["gone"], m.Filter(must=[m.FieldCondition(key="gone", range=m.Range(gt=live))]))
