@@ -248,7 +248,8 @@ class QdrantIndex:
         if not client.collection_exists(collection):
             client.create_collection(
                 collection, vectors_config={DENSE: m.VectorParams(size=int(manifest["dim"]), distance=m.Distance.COSINE)},
-                sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)})
+                sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
+                shard_number=1)   # IDF is per shard: one shard keeps BM25 statistics whole
             for field, kind in () if "://" not in config.qdrant else (("gen", "integer"), ("gone", "integer"), ("day_first", "integer"),
                                 ("day_last", "integer"), ("article", "integer"), ("source", "keyword"),
                                 ("sha", "keyword"), ("paper", "keyword")):
