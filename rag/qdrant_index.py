@@ -64,8 +64,8 @@ def connect(location: str):
     with _clients_lock:
         client = _local_clients.get(location)
         if client is None:
-            try:
-                client = QdrantClient(path=location)
+            try:   # ":memory:": local mode without a folder, for one process (benchmarks)
+                client = QdrantClient(location=location) if location == ":memory:" else QdrantClient(path=location)
             except RuntimeError as e:   # the folder is locked by another process
                 raise IndexFormatError(f"Qdrant folder {location} is in use by another process ({e}); local "
                                        "mode serves one process: stop it, or run a Qdrant server") from None
@@ -293,7 +293,7 @@ class QdrantIndex:
         gen_dir.mkdir()
         (gen_dir / "doc_freq.json").write_text(json.dumps({t: c for t, c in doc_freq.items() if c > 0},
                                                           ensure_ascii=False), encoding="utf-8")
-        manifest = dict(manifest, format_version=FORMAT_VERSION, generation=gen, backend="qdrant",
+        manifest = dict(manifest, config=config.to_dict(), format_version=FORMAT_VERSION, generation=gen, backend="qdrant",
                         collection=collection, avgdl=round(avgdl, 4), versions=_versions(),
                         chunks=before - len(going) + added)
         tmp = index_dir / f".{MANIFEST}.tmp"
