@@ -158,7 +158,7 @@ def qdrant_latency(work: Path, n: int, seed_index: Index, real, tok, manifest: d
     build = round(time.perf_counter() - t, 1)
     index = Index.load(work / f"qindex-{n}")
     qs = [json.loads(x)["question"] for x in args.questions.read_text(encoding="utf-8").splitlines() if x.strip()]
-    search, edge = [], []
+    search = []
     for q in qs[:5]:   # the search ask() makes: one batch of dense, sparse and RRF-fused queries
         qvec, toks = real.embed_queries([q])[0], tok(q)
         t = time.perf_counter()
@@ -176,7 +176,6 @@ def disk_mb(folder: Path) -> float:
 
 def run_scale(work: Path, sizes: list[int], seed_index: Index, real, tok, args, new_issue: Path, say) -> dict:
     """Build and measure each size; Qdrant local mode at the first size of 100k or less."""
-    from rag.qdrant_index import QdrantIndex
     out = {}
     qtexts = [json.loads(x)["question"] for x in args.questions.read_text(encoding="utf-8").splitlines() if x.strip()]
     queries = real.embed_queries(qtexts)

@@ -84,7 +84,7 @@ def build_lexical(folder: Path, token_lists: Iterable[Sequence[str]]) -> dict:
         raise IndexFormatError(f"{len(vocab)} distinct tokens; the lexical index holds at most {_MAX_VOCAB}")
     n = len(lengths)
     keys = np.concatenate(batches) if batches else np.zeros(0, np.uint64)
-    del batches
+    batches.clear()
     keys.sort()
     dl = np.asarray(lengths, np.float32)
     avgdl = float(dl.mean()) if n else 1.0
@@ -117,8 +117,8 @@ class LexicalPart:
     def __init__(self, folder: Path, expected: int) -> None:
         try:
             bm = bm25s.BM25.load(str(folder), mmap=True)
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise IndexFormatError(f"{folder}: damaged lexical index ({e})") from None
+        except (OSError, ValueError, KeyError, TypeError, EOFError) as e:
+            raise IndexFormatError(f"{_damaged_file(folder)}: damaged lexical index ({e})") from None
         self.vocab: dict[str, int] = bm.vocab_dict
         self.data, self.indices, self.indptr = (bm.scores[k] for k in ("data", "indices", "indptr"))
         if bm.scores["num_docs"] != expected:
@@ -139,6 +139,21 @@ class LexicalPart:
             return None
         lo, hi = int(self.indptr[t]), int(self.indptr[t + 1])
         return self.indices[lo:hi], self.data[lo:hi]
+
+
+def _damaged_file(folder: Path) -> Path:
+    """The first of the lexical index's files that does not read (to name it in the error)."""
+    for name in ("params.index.json", "vocab.index.json"):
+        try:
+            json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return folder / name
+    for name in ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy"):
+        try:
+            np.load(folder / name, mmap_mode="r")
+        except (OSError, ValueError, EOFError):
+            return folder / name
+    return folder
 
 
 class DocFreq:

@@ -81,6 +81,7 @@ def write_part(folder: Path, rows: Iterable[tuple[Chunk, list[str], np.ndarray]]
         if grow is None or grown == 0:
             pick = np.sort(np.random.default_rng(0).choice(n, min(n, 40 * lists_for(n)), replace=False))
             dense, grown = _new_ivf(dim, n, np.ascontiguousarray(vectors[pick])), 0
+            log.info("approximate index for %d vectors: %d IVF lists", n, dense.nlist)
         else:
             dense = faiss.read_index(str(grow))
         for lo in range(grown, n, 50_000):
@@ -91,7 +92,6 @@ def write_part(folder: Path, rows: Iterable[tuple[Chunk, list[str], np.ndarray]]
         for lo in range(0, n, 50_000):
             dense.add(np.ascontiguousarray(vectors[lo:lo + 50_000]))
     faiss.write_index(dense, str(folder / "dense.faiss"))
-    del vectors
     return {"chunks": n, "dense": kind, "avgdl": lex["avgdl"], "vocab": lex["vocab"]}
 
 
@@ -103,9 +103,12 @@ class Part:
         self.store = ChunkStore(folder / "chunks.sqlite", self.n)
         try:
             self.vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+        except (OSError, ValueError, EOFError) as e:
+            raise IndexFormatError(f"{folder / 'vectors.npy'}: damaged vectors ({e})") from None
+        try:
             self.dense = faiss.read_index(str(folder / "dense.faiss"))
-        except (OSError, ValueError, RuntimeError) as e:
-            raise IndexFormatError(f"{folder}: damaged vectors or dense index ({e})") from None
+        except (OSError, RuntimeError) as e:
+            raise IndexFormatError(f"{folder / 'dense.faiss'}: damaged dense index ({str(e).splitlines()[0]})") from None
         if self.vectors.shape != (self.n, dim) or self.dense.ntotal != self.n or self.dense.d != dim:
             raise IndexFormatError(f"{folder}: {self.vectors.shape[0]} stored vectors of dimension "
                                    f"{self.vectors.shape[-1]}, {self.dense.ntotal} in the dense index of "

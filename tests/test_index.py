@@ -2,14 +2,11 @@
 
 import json
 import sqlite3
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, FakeEmbedder
+from conftest import FakeEmbedder, sync_killed_at_switch
 from rag.config import Config
 from rag.errors import ConfigError, IndexFormatError, IngestError
 from rag.index import Index
@@ -90,23 +87,7 @@ def test_killed_build_leaves_previous_index_live(tmp_path, seed_copy, tokenizer)
     build(ix, [seed_copy], FakeEmbedder(), tokenizer)
     old = Index.load(ix)
     (seed_copy / "005_new.txt").write_text(NEW_ISSUE, encoding="utf-8")
-    script = textwrap.dedent(f"""
-        import os, signal, sys
-        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests')!r}]
-        import rag.index
-        from conftest import FakeEmbedder
-        from rag.config import Config
-        from rag.sync import sync_index
-        real_replace = os.replace
-        def replace(src, dst):
-            if str(dst).endswith("manifest.json"):
-                os.kill(os.getpid(), signal.SIGKILL)
-            return real_replace(src, dst)
-        rag.index.os.replace = replace
-        emb = FakeEmbedder()
-        sync_index({str(ix)!r}, config=Config(model=emb.name), embedder=emb)
-    """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    proc = sync_killed_at_switch(ix)
     assert proc.returncode == -9, proc.stderr.decode()
     loaded = Index.load(ix)
     assert [c.id for c in loaded.chunks] == [c.id for c in old.chunks]

@@ -2,13 +2,10 @@
 
 import gc
 import json
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
-from conftest import DEV_QUESTIONS, ROOT, SEEDS, FakeEmbedder
+from conftest import DEV_QUESTIONS, FakeEmbedder, sync_killed_at_switch
 from rag.config import Config
 from rag.filters import Where
 from rag.index import Index
@@ -85,23 +82,7 @@ def test_qdrant_killed_sync_leaves_previous_generation_live(tmp_path, seed_copy,
     gc.collect()   # local mode: one process at a time; this one lets go of the folder
     (seed_copy / "005_new.txt").write_text(NEW_ISSUE, encoding="utf-8")
     (seed_copy / "001_91c320f7f684b254.txt").unlink()
-    script = textwrap.dedent(f"""
-        import os, signal, sys
-        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests')!r}]
-        import rag.qdrant_index
-        from conftest import FakeEmbedder
-        from rag.config import Config
-        from rag.sync import sync_index
-        real_replace = os.replace
-        def replace(src, dst):
-            if str(dst).endswith("manifest.json"):
-                os.kill(os.getpid(), signal.SIGKILL)
-            return real_replace(src, dst)
-        rag.qdrant_index.os.replace = replace
-        emb = FakeEmbedder()
-        sync_index({str(ix)!r}, config=Config(model=emb.name, backend="qdrant", qdrant={str(qd)!r}), embedder=emb)
-    """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)
+    proc = sync_killed_at_switch(ix, "rag.qdrant_index", f"backend='qdrant', qdrant={str(qd)!r}")
     assert proc.returncode == -9, proc.stderr.decode()
     loaded = Index.load(ix)
     assert sorted(c.id for c in loaded.chunks) == ids

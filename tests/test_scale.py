@@ -13,7 +13,6 @@ from rag import sync as sync_module
 from rag.config import Config
 from rag.errors import ConfigError
 from rag.filters import Where
-from rag.index import Index
 from rag.lexical import DocFreq, LexicalPart, bm25_scores, build_lexical
 from rag.retrieve import Retriever
 from rag.service import Assistant
