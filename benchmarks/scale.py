@@ -159,7 +159,7 @@ def qdrant_latency(work: Path, n: int, seed_index: Index, real, tok, manifest: d
     index = Index.load(work / f"qindex-{n}")
     qs = [json.loads(x)["question"] for x in args.questions.read_text(encoding="utf-8").splitlines() if x.strip()]
     search = []
-    for q in qs[:5]:   # the search ask() makes: one batch of dense, sparse and RRF-fused queries
+    for q in qs[:3]:   # the search ask() makes: one batch of dense, sparse and RRF-fused queries
         qvec, toks = real.embed_queries([q])[0], tok(q)
         t = time.perf_counter()
         index.hybrid(qvec, toks, 30, config.rrf_k)
@@ -174,7 +174,8 @@ def disk_mb(folder: Path) -> float:
     return round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20)
 
 
-def run_scale(work: Path, sizes: list[int], seed_index: Index, real, tok, args, new_issue: Path, say) -> dict:
+def run_scale(work: Path, sizes: list[int], seed_index: Index, real, tok, args, new_issue: Path, say,
+              with_qdrant: bool = True) -> dict:
     """Build and measure each size; Qdrant local mode at the first size of 100k or less."""
     out = {}
     qtexts = [json.loads(x)["question"] for x in args.questions.read_text(encoding="utf-8").splitlines() if x.strip()]
@@ -194,7 +195,7 @@ def run_scale(work: Path, sizes: list[int], seed_index: Index, real, tok, args, 
         del index
         res["serve"] = _child(work / f"index-{n}", args, new_issue, args.queries)
         out[str(n)] = res
-        if n <= 100_000 and "qdrant" not in out:
+        if with_qdrant and n <= 100_000 and "qdrant" not in out:
             say(f"scale: Qdrant local mode (in memory) at {n} chunks")
             out["qdrant"] = qdrant_latency(work, n, seed_index, real, tok, manifest, config, args)
         shutil.rmtree(work / f"src-{n}", ignore_errors=True)

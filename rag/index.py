@@ -282,19 +282,21 @@ class Index:
         ranges = [list(r) for r in old.removed["ranges"]] if base else []
         dead_tokens = Counter(old.removed["tokens"]) if base else Counter()
         if base:   # a base file not kept: its rows die (they keep their numbers)
-            dead = {tuple(r) for r in ranges}
-            for source, (first, n) in sorted(base.store.files().items(), key=lambda kv: kv[1]):
-                if source not in keep and (first, n) not in dead and old._live[first]:
-                    ranges.append([first, n])
-                    for _, tokens in base.store.rows(first, first + n):
+            for source, first, n in base.runs:
+                if source in keep:
+                    continue
+                live = np.flatnonzero(old._live[first:first + n]) + first   # rows removed before stay so
+                for seg in np.split(live, np.flatnonzero(np.diff(live) > 1) + 1) if len(live) else []:
+                    ranges.append([int(seg[0]), len(seg)])
+                    for _, tokens in base.store.rows(int(seg[0]), int(seg[-1]) + 1):
                         dead_tokens.update(set(tokens))
         n_base = base.n if base else 0
         n_dead = sum(n for _, n in ranges)
-        tail_files = {s: r for s, r in tail.store.files().items() if s in keep} if tail else {}
-        n_tail = sum(n for _, n in tail_files.values()) + n_new
+        tail_runs = [(first, n) for source, first, n in tail.runs if source in keep] if tail else []
+        n_tail = sum(n for _, n in tail_runs) + n_new
 
         def tail_rows() -> Iterator[tuple[Chunk, list[str], np.ndarray]]:
-            for _, (first, n) in sorted(tail_files.items(), key=lambda kv: kv[1]):
+            for first, n in tail_runs:
                 for i, (chunk, tokens) in enumerate(tail.store.rows(first, first + n)):
                     yield chunk, tokens, tail.vectors[first + i]
             yield from new_rows()

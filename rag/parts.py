@@ -1,6 +1,7 @@
 """One part of an index: a folder with its chunks, vectors, dense index and lexical index.
 
     chunks.sqlite   the chunk store (rag.store)
+    files.json      each source file's runs of rows ([source, first row, rows], in row order)
     vectors.npy     float32 (n, dim), L2-normalised: the embedding cache and exact search
     dense.faiss     IndexFlatIP below ``exact_limit`` rows, else IVF over half-precision codes
     lexical/        BM25 weights in bm25s's files (rag.lexical)
@@ -12,6 +13,7 @@ takes new issues and is rewritten by every sync until it is merged into the base
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -64,16 +66,23 @@ def write_part(folder: Path, rows: Iterable[tuple[Chunk, list[str], np.ndarray]]
     folder.mkdir(parents=True)
     vectors = np.lib.format.open_memmap(folder / "vectors.npy", "w+", np.float32, (n, dim))
 
+    runs: list[list] = []   # [source, first row, rows]: a file's chunks in row order
+
     def stream() -> Iterator[tuple[Chunk, list[str]]]:
         for i, (chunk, tokens, vector) in enumerate(rows):
             if i >= n:
                 raise IndexFormatError(f"more rows than the {n} announced for {folder}")
             vectors[i] = vector
+            if runs and runs[-1][0] == chunk.source:
+                runs[-1][2] += 1
+            else:
+                runs.append([chunk.source, i, 1])
             yield chunk, tokens
     written = write_store(folder / "chunks.sqlite", stream())
     if written != n:
         raise IndexFormatError(f"{written} rows written to {folder}, {n} announced")
     vectors.flush()
+    (folder / "files.json").write_text(json.dumps(runs, ensure_ascii=False), encoding="utf-8")
     store = ChunkStore(folder / "chunks.sqlite", n)
     lex = build_lexical(folder / "lexical", store.tokens())
     if n >= exact_limit:
@@ -117,6 +126,14 @@ class Part:
         if self.nprobe:
             self.dense.nprobe = self.nprobe
         self.lexical = LexicalPart(folder / "lexical", self.n)
+        try:
+            self.runs = [(str(src), int(first), int(k)) for src, first, k in
+                         json.loads((folder / "files.json").read_text(encoding="utf-8"))]
+        except (OSError, ValueError, TypeError) as e:
+            raise IndexFormatError(f"{folder / 'files.json'}: unreadable ({e})") from None
+        if sum(k for _, _, k in self.runs) != self.n:
+            raise IndexFormatError(f"{folder / 'files.json'}: its runs cover {sum(k for _, _, k in self.runs)} "
+                                   f"rows, the part has {self.n}")
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         """Nearest rows (whole-index numbers) to one query; ``allowed`` is a bool mask of this part's rows."""

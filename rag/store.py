@@ -107,11 +107,6 @@ class ChunkStore:
                                     (lo, lo + batch)):
                 yield t.split()
 
-    def files(self) -> dict[str, tuple[int, int]]:
-        """Each source file's first row and number of rows (a file's chunks are contiguous)."""
-        return {s: (lo, n) for s, lo, n in self._query(
-            "SELECT source, min(row), count(*) FROM chunks GROUP BY source")}
-
     def article_text(self, source: str, article: int, live: np.ndarray | None = None) -> str:
         """The article's chunks joined, skipping rows that ``live`` (a mask of this store's rows) drops."""
         return "".join(t for row, t in self._query(

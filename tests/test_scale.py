@@ -154,3 +154,20 @@ def test_bad_filters_are_refused_with_the_fix():
         Where(since="2024-05", until="2023-01")
     with pytest.raises(ConfigError, match="backend must be 'local' or 'qdrant'"):
         Config(backend="milvus")
+
+
+def test_a_file_changed_then_removed_takes_only_its_own_rows(tmp_path, seed_copy, tokenizer):
+    """Its old (removed) and new rows both sit in the base after a merge, with other rows between."""
+    ix, extra = tmp_path / "ix", tmp_path / "extra"
+    new_issue(seed_copy, "aa_x.txt", "青桐苑", 23)
+    index, first, _ = build(ix, [seed_copy], tokenizer, tail_limit=3)
+    new_issue(seed_copy, "aa_x.txt", "青桐苑", 24)
+    for i in range(3):
+        new_issue(extra, f"b{i}.txt", "海棠苑", 30 + i)
+    index, report, _ = build(ix, [extra], tokenizer, tail_limit=3)
+    assert "tail" not in index.manifest["parts"] and len(index.removed["ranges"]) == 1   # merged
+    (seed_copy / "aa_x.txt").unlink()
+    index, report, _ = build(ix, [], tokenizer, tail_limit=3)
+    ids = sorted(c.id for c in index.chunks)
+    assert len(ids) == len(index) == report.chunks == first.chunks - 1 + 3
+    assert not any(i.startswith("aa_x.txt") for i in ids) and sum(i.startswith("b") for i in ids) == 3
