@@ -148,7 +148,7 @@ class Assistant:
         """
         with self._lock:   # one build at a time; questions do not wait for it
             index, report = sync_index(self.index_dir, paths, config=self.config, embedder=self.embedder,
-                                       tokenizer=self.tokenizer, on_progress=progress)
+                                       tokenizer=self.tokenizer, on_progress=progress, current=self.index)
             self._use(index)
         return report.to_dict()
 

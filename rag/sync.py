@@ -127,15 +127,25 @@ def _read_changed(files: dict[str, Path], old_files: dict[str, dict], config: Co
     return entries, keep, chunks
 
 
+def _live_index(index_dir: Path, current: Index | None) -> Index:
+    if current is not None and current.manifest.get("generation") == read_manifest(index_dir).get("generation"):
+        return current
+    return Index.load(index_dir)
+
+
 def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
                config: Config | None = None, embedder: PassageEmbedder | None = None,
                tokenizer: ChineseTokenizer | None = None, progress: bool = False,
-               on_progress: ProgressFn | None = None) -> tuple[Index, SyncReport]:
+               on_progress: ProgressFn | None = None, current: Index | None = None) -> tuple[Index, SyncReport]:
     """Add ``paths`` to the index's sources and sync; returns the new index and a report.
 
     With no paths, the recorded sources are synced (a new index starts from
     :func:`default_sources`). Nothing on disk changes unless every file reads; on any
     error the previous index stays live.
+
+    ``current``, the index a caller already holds for ``index_dir`` (the Assistant's), is
+    used as the previous index when it is still the live generation, instead of loading a
+    second copy (a million chunks' vectors are about 800 MB).
 
     Example:
         >>> index, report = sync_index("index", ["seeds/"])      # doctest: +SKIP
@@ -148,7 +158,7 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
     old, old_manifest = None, {}
     if (index_dir / MANIFEST).exists():
         try:
-            old = Index.load(index_dir)
+            old = _live_index(index_dir, current)
             old_manifest = old.manifest
         except IndexFormatError as e:
             # A damaged index is rebuilt from its recorded sources; nothing is reused from it.
