@@ -193,7 +193,9 @@ def run_scale(work: Path, sizes: list[int], seed_index: Index, real, tok, args, 
         res = {"build_s": round(time.perf_counter() - t, 1), "disk_mb": disk_mb(work / f"index-{n}")}
         res.update(recall_and_speed(index, queries))
         del index
+        say(f"scale: {n} chunks built: {json.dumps(res)}")
         res["serve"] = _child(work / f"index-{n}", args, new_issue, args.queries)
+        say(f"scale: {n} chunks served: {json.dumps(res['serve'])}")
         out[str(n)] = res
         if with_qdrant and n <= 100_000 and "qdrant" not in out:
             say(f"scale: Qdrant local mode (in memory) at {n} chunks")
