@@ -78,11 +78,12 @@ class Retriever:
             return []
         qvec = self.embedder.embed_queries([query])[0]
         fused = self.index.hybrid(qvec, self.tokenizer(query), _CANDIDATES, self.config.rrf_k, where)
-        order = sorted(fused.items(), key=lambda kv: (-kv[1][0], self.index.chunks[kv[0]].id))
+        chunks = {row: self.index.chunks[row] for row in fused}   # each read once (from disk at scale)
+        order = sorted(fused.items(), key=lambda kv: (-kv[1][0], chunks[kv[0]].id))
         hits: list[Hit] = []
         taken: set[str] = set()
         for row, (score, ds, ls, dr, lr) in order:
-            c = self.index.chunks[row]
+            c = chunks[row]
             if c.sha in taken:
                 continue
             if len(hits) >= k and not (0 < dr <= _SURE or 0 < lr <= _SURE):
