@@ -74,6 +74,20 @@ def issue_chunks(text: str, source: str, config: Config,
     return len(articles), chunks
 
 
+def _embedder_for(config: Config, embedder: PassageEmbedder | None) -> tuple[PassageEmbedder, Config]:
+    """The embedder a sync uses, and the config recording the backend it really runs on."""
+    if embedder is None:
+        from .embed import Embedder   # the model loads only when a sync needs one
+        embedder = Embedder(config.model, query_prompt=config.query_prompt, passage_prompt=config.passage_prompt,
+                            batch_size=config.batch_size, backend=config.embedding_backend)
+    if embedder.name != config.model:
+        raise IndexFormatError(f"embedder model {embedder.name!r} differs from config model {config.model!r}")
+    backend = getattr(embedder, "backend", config.embedding_backend)   # test fakes have none
+    if backend != config.embedding_backend:   # the int8 copy could not load here (warned)
+        config = config.replace(embedding_backend=backend)
+    return embedder, config
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -169,12 +183,7 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
                 old_manifest = {}
     if config is None:
         config = Config.from_dict(old_manifest["config"]) if old else Config()
-    if embedder is None:
-        from .embed import Embedder   # the model loads only when a sync needs one
-        embedder = Embedder(config.model, query_prompt=config.query_prompt,
-                            passage_prompt=config.passage_prompt, batch_size=config.batch_size)
-    if embedder.name != config.model:
-        raise IndexFormatError(f"embedder model {embedder.name!r} differs from config model {config.model!r}")
+    embedder, config = _embedder_for(config, embedder)
     tokenizer = tokenizer or ChineseTokenizer()
 
     new_paths = [Path(p).resolve() for p in paths]
@@ -189,7 +198,8 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
 
     same_chunking = old is not None and all(
         old_manifest["config"].get(k) == getattr(config, k) for k in ("chunk_size", "chunk_overlap"))
-    same_model = old is not None and old_manifest.get("model") == config.model
+    same_model = old is not None and old_manifest.get("model") == config.model and \
+        old_manifest["config"].get("embedding_backend", "torch") == config.embedding_backend
     # Chunks of an unchanged file stay where they are, on the same model, chunking and backend.
     same_place = same_chunking and same_model and old.backend == config.backend \
         and old_manifest["config"].get("qdrant", "") == config.qdrant
@@ -215,7 +225,7 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
 
     removed = sorted(set(old_manifest.get("files", {})) - set(entries))
     manifest = {
-        "model": config.model, "dim": embedder.dim,
+        "model": config.model, "embedding_backend": config.embedding_backend, "dim": embedder.dim,
         "query_prompt": embedder.query_prompt, "passage_prompt": embedder.passage_prompt,
         "config": config.to_dict(), "sources": [str(s) for s in sources], "files": entries,
         "documents": len(entries), "articles": sum(e["articles"] for e in entries.values()),
