@@ -102,13 +102,15 @@ def _visible(gen: int, where: Where | None = None):
 
 def _payload(chunk: Chunk, tokens: list[str], gen: int) -> dict:
     first, last = date_span(chunk.date)
-    return {**{f: getattr(chunk, f) for f in CHUNK_FIELDS}, "cuts": list(chunk.cuts), "sha": chunk.sha,
+    return {**{f: getattr(chunk, f) for f in CHUNK_FIELDS}, "cuts": list(chunk.cuts),
+            "page_marks": [list(m) for m in chunk.page_marks], "sha": chunk.sha,
             "tokens": " ".join(tokens), "gen": gen, "day_first": first, "day_last": last}
 
 
 def _chunk(payload: dict) -> Chunk:
-    values = {f: payload[f] for f in CHUNK_FIELDS}
+    values = {f: payload[f] for f in CHUNK_FIELDS if f in payload}
     values["cuts"] = tuple(values["cuts"])
+    values["page_marks"] = tuple(tuple(m) for m in values.get("page_marks", ()))
     return Chunk(**values)
 
 
