@@ -36,6 +36,7 @@ log = logging.getLogger("app")
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 ALLOWED_SUFFIXES = SUPPORTED_SUFFIXES   # .txt .md .pdf .docx .html .htm
 ALLOWED_TEXT = "、".join(ALLOWED_SUFFIXES[:-1]) + " 或 " + ALLOWED_SUFFIXES[-1]
+ALL_PAPERS = "全部报纸"
 EXAMPLES = ["兰岭园新增了多少个停车位？", "金梅园百姓会客厅的主题色是什么？",
             "曹杨新村是哪一年诞生的？", "凉城新村街道党工委书记是谁？"]
 # System fonts only: gr.themes.GoogleFont would make the page fetch fonts from the internet.
@@ -202,10 +203,16 @@ def _store_upload(src: Path, uploads_dir: Path) -> tuple[Path, bytes | None]:
     return dest, previous
 
 
-def reply_to(assistant, question: str, previous: list[str]) -> str:
-    """The assistant's chat message for ``question`` as HTML; errors become a message."""
+def reply_to(assistant, question: str, previous: list[str], paper: str | None = None,
+             since: str | None = None, until: str | None = None) -> str:
+    """The assistant's chat message for ``question`` as HTML; errors become a message.
+
+    ``paper``/``since``/``until`` come from the chat's filter selector ("全部" or empty: none).
+    """
+    filters = {k: v.strip() for k, v in dict(paper=paper, since=since, until=until).items()
+               if v and v.strip() and v != ALL_PAPERS}
     try:
-        return render_answer(assistant.ask(question, previous=list(previous)))
+        return render_answer(assistant.ask(question, previous=list(previous), **filters))
     except EmptyQuestionError:
         return render_error("请先输入一个问题。")
     except RagError as exc:
@@ -260,14 +267,15 @@ def build_demo(assistant) -> gr.Blocks:
     """
     uploads_dir = Path(assistant.status()["index_dir"]) / "uploads"
 
-    def respond(question, history, questions):
+    def respond(question, history, questions, paper=None, since=None, until=None):
         question = (question or "").strip()
         history = list(history or [])
         if not question:
             history.append({"role": "assistant", "content": render_error("请先输入一个问题。")})
             return "", history, questions
         history.append({"role": "user", "content": html.escape(question)})
-        history.append({"role": "assistant", "content": reply_to(assistant, question, questions)})
+        history.append({"role": "assistant",
+                        "content": reply_to(assistant, question, questions, paper, since, until)})
         return "", history, [*questions, question]
 
     def add_issue(path, progress=gr.Progress()):
@@ -300,6 +308,7 @@ def build_demo(assistant) -> gr.Blocks:
             gr.HTML('<span class="rag-try">试试：</span>', scale=0, min_width=40)
             example_buttons = [gr.Button(q, size="sm", variant="secondary", scale=0)
                                for q in EXAMPLES]
+        selector = filter_selector(assistant.status())
         with gr.Accordion("添加新一期报纸", open=False, elem_id="rag-upload-box"):
             gr.Markdown(f"上传 {ALLOWED_TEXT} 文件（不超过 {MAX_UPLOAD_BYTES // 2**20} MB）："
                         "PDF 需带文字层（扫描件请先识别文字）；网页请保存文章页本身。"
@@ -311,10 +320,10 @@ def build_demo(assistant) -> gr.Blocks:
         # One queue for every way of asking: answers come one at a time, in order.
         chat_io = dict(outputs=[box, chatbot, questions], show_progress="minimal",
                        concurrency_id="chat")
-        box.submit(respond, [box, chatbot, questions], **chat_io)
-        send.click(respond, [box, chatbot, questions], **chat_io)
+        box.submit(respond, [box, chatbot, questions, *selector], **chat_io)
+        send.click(respond, [box, chatbot, questions, *selector], **chat_io)
         for button in example_buttons:
-            button.click(respond, [button, chatbot, questions], **chat_io)
+            button.click(respond, [button, chatbot, questions, *selector], **chat_io)
         chatbot.clear(lambda: [], None, questions)
         demo.load(lambda: render_status(assistant.status()), None, status, show_progress="hidden")
         upload.upload(add_issue, upload, [upload_msg, status, upload], concurrency_limit=1,
@@ -419,6 +428,20 @@ def source_viewer(assistant) -> None:
     button = gr.Button("open", elem_id="rag-cite-open", elem_classes=["rag-hidden"])
     button.click(lambda r: open_source(assistant, r), request, viewer, show_progress="minimal").then(
         None, None, None, js="() => document.getElementById('rag-viewer')?.scrollIntoView({behavior: 'smooth'})")
+
+
+def filter_selector(status: dict) -> list:
+    """The paper and date-range selector (an accordion); its three inputs, for the chat handlers."""
+    dates = status.get("dates") or ["", ""]
+    with gr.Accordion("只看某份报纸或某段时间", open=False, elem_id="rag-filter"):
+        with gr.Row():
+            paper = gr.Dropdown([ALL_PAPERS, *status.get("papers", [])], value=ALL_PAPERS, label="报纸",
+                                elem_id="rag-paper", scale=2)
+            since = gr.Textbox(label="从（年-月）", placeholder=dates[0][:7] or "2024-01", elem_id="rag-since",
+                               scale=1)
+            until = gr.Textbox(label="到（年-月）", placeholder=dates[-1][:7] or "2024-12", elem_id="rag-until",
+                               scale=1)
+    return [paper, since, until]
 
 
 def launch_options() -> dict:

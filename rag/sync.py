@@ -117,15 +117,58 @@ def _collect_files(sources: Iterable[Path]) -> tuple[dict[str, Path], list[Path]
     return files, kept_sources
 
 
+def _read_changed(files: dict[str, Path], old_files: dict[str, dict], config: Config,
+                  tokenizer: ChineseTokenizer, note: ProgressFn) -> tuple[dict, set[str], list[Chunk]]:
+    """Read every new or changed file before anything is written: one bad file stops the sync.
+
+    Returns the manifest entry of every file, the names of the unchanged ones (their chunks
+    stay in the index as they are) and the chunks of the others.
+    """
+    entries, keep, chunks, errors = {}, set(), [], []
+    note(0.0, f"reading {len(files)} issue files")
+    for name in sorted(files):
+        path = files[name]
+        sha = _sha256(path)
+        prev = old_files.get(name)
+        if prev and prev["sha256"] == sha:
+            keep.add(name)
+            entries[name] = dict(prev, path=str(path))
+            continue
+        try:
+            doc = read_document(path)
+            n_articles, new_chunks = issue_chunks(doc, name, config, tokenizer)
+        except IngestError as e:
+            errors.append(str(e))
+            continue
+        dates = sorted({c.date for c in new_chunks if c.date})
+        entries[name] = {"path": str(path), "sha256": sha, "articles": n_articles, "chunks": len(new_chunks),
+                         "meta": doc.meta.to_dict(), "papers": sorted({c.paper for c in new_chunks if c.paper}),
+                         "dates": dates[:1] + dates[-1:]}   # first and last (the chat's date selector)
+        chunks.extend(new_chunks)
+    if errors:
+        raise IngestError("; ".join(errors) + ". The index was not changed.")
+    return entries, keep, chunks
+
+
+def _live_index(index_dir: Path, current: Index | None) -> Index:
+    if current is not None and current.manifest.get("generation") == read_manifest(index_dir).get("generation"):
+        return current
+    return Index.load(index_dir)
+
+
 def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
                config: Config | None = None, embedder: PassageEmbedder | None = None,
                tokenizer: ChineseTokenizer | None = None, progress: bool = False,
-               on_progress: ProgressFn | None = None) -> tuple[Index, SyncReport]:
+               on_progress: ProgressFn | None = None, current: Index | None = None) -> tuple[Index, SyncReport]:
     """Add ``paths`` to the index's sources and sync; returns the new index and a report.
 
     With no paths, the recorded sources are synced (a new index starts from
     :func:`default_sources`). Nothing on disk changes unless every file reads; on any
     error the previous index stays live.
+
+    ``current``, the index a caller already holds for ``index_dir`` (the Assistant's), is
+    used as the previous index when it is still the live generation, instead of loading a
+    second copy (a million chunks' vectors are about 800 MB).
 
     Example:
         >>> index, report = sync_index("index", ["seeds/"])      # doctest: +SKIP
@@ -138,7 +181,7 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
     old, old_manifest = None, {}
     if (index_dir / MANIFEST).exists():
         try:
-            old = Index.load(index_dir)
+            old = _live_index(index_dir, current)
             old_manifest = old.manifest
         except IndexFormatError as e:
             # A damaged index is rebuilt from its recorded sources; nothing is reused from it.
@@ -166,49 +209,20 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
         old_manifest["config"].get(k) == getattr(config, k) for k in ("chunk_size", "chunk_overlap"))
     same_model = old is not None and old_manifest.get("model") == config.model and \
         old_manifest["config"].get("embedding_backend", "torch") == config.embedding_backend
-    old_files = old_manifest.get("files", {}) if same_chunking else {}
-    old_by_source: dict[str, list[tuple[Chunk, list[str]]]] = {}
-    if old is not None:
-        for c, t in zip(old.chunks, old.tokens):
-            old_by_source.setdefault(c.source, []).append((c, t))
-
-    # Read every new or changed file before anything is written: one bad file stops the sync.
-    entries, chunks, tokens, errors = {}, [], [], []
-    note(0.0, f"reading {len(files)} issue files")
-    for name in sorted(files):
-        path = files[name]
-        sha = _sha256(path)
-        prev = old_files.get(name)
-        if prev and prev["sha256"] == sha and name in old_by_source:
-            pairs = old_by_source[name]
-            n_articles, meta = prev["articles"], prev.get("meta", {})
-        else:
-            try:
-                doc = read_document(path)
-                n_articles, new_chunks = issue_chunks(doc, name, config, tokenizer)
-            except IngestError as e:
-                errors.append(str(e))
-                continue
-            pairs, meta = [(c, []) for c in new_chunks], doc.meta.to_dict()
-        entries[name] = {"path": str(path), "sha256": sha, "articles": n_articles, "chunks": len(pairs),
-                         "meta": meta}
-        for c, t in pairs:
-            chunks.append(c)
-            tokens.append(t)
-    if errors:
-        raise IngestError("; ".join(errors) + ". The index was not changed.")
+    # Chunks of an unchanged file stay where they are, on the same model, chunking and backend.
+    same_place = same_chunking and same_model and old.backend == config.backend \
+        and old_manifest["config"].get("qdrant", "") == config.qdrant
+    entries, keep, chunks = _read_changed(files, old_manifest.get("files", {}) if same_place else {},
+                                          config, tokenizer, note)
 
     vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
     todo = []
-    old_tokens = {c.sha: t for c, t in zip(old.chunks, old.tokens)} if old else {}
     for i, c in enumerate(chunks):
         cached = old.vector_for(c.sha) if same_model else None
         if cached is None:
             todo.append(i)
         else:
             vectors[i] = cached
-        if not tokens[i]:
-            tokens[i] = old_tokens.get(c.sha) or tokenizer(c.embed_text)
     bar = tqdm(total=len(todo), desc="embedding", unit="chunk",
                disable=not (progress and todo and sys.stderr.isatty()))
     for start in range(0, len(todo), _EMBED_BATCH):
@@ -226,10 +240,17 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
         "documents": len(entries), "articles": sum(e["articles"] for e in entries.values()),
     }
     note(0.96, "saving the index")
-    index = Index(chunks, vectors, tokens, manifest)
-    index.save(index_dir)
-    report = SyncReport(documents=len(entries), articles=manifest["articles"], chunks=len(chunks),
-                        embedded=len(todo), reused=len(chunks) - len(todo), removed=len(removed),
+
+    def new_rows():   # tokens are made as rows are written: a million token lists would not fit
+        for c, v in zip(chunks, vectors):
+            yield c, tokenizer(c.embed_text), v
+    writer = Index
+    if config.backend == "qdrant":
+        from .qdrant_index import QdrantIndex as writer
+    index = writer.write(index_dir, manifest, old if keep else None, keep, new_rows, len(chunks), config)
+    total = sum(e["chunks"] for e in entries.values())
+    report = SyncReport(documents=len(entries), articles=manifest["articles"], chunks=total,
+                        embedded=len(todo), reused=total - len(todo), removed=len(removed),
                         seconds=round(time.perf_counter() - started, 3))
     note(1.0, "done")
     log.info("sync: %s", report)

@@ -162,6 +162,16 @@ def test_reply_to_passes_previous_questions():
     assert "7个停车位" in out
 
 
+def test_reply_to_passes_the_selected_paper_and_dates(assistant):
+    """The chat's selector reaches Assistant.ask; "全部报纸" and empty boxes filter nothing."""
+    out = app.reply_to(assistant, "兰岭园新增了多少个停车位？", [], app.ALL_PAPERS, "", " ")
+    assert "7个停车位" in out
+    refused = app.reply_to(assistant, "兰岭园新增了多少个停车位？", [], "没有这份报", "", "")
+    assert "7个停车位" not in refused
+    bad = app.reply_to(assistant, "兰岭园新增了多少个停车位？", [], app.ALL_PAPERS, "2024-13", "")
+    assert "rag-error" in bad and "YYYY-MM" in bad
+
+
 @pytest.mark.parametrize("error, text", [
     (EmptyQuestionError("empty"), "请先输入一个问题"),
     (IngestError(SCRIPT), "出错了：&lt;script&gt;"),
