@@ -252,7 +252,11 @@ def clean_text(raw: str, words: Callable[[str], Sequence[str]] | None = None,
         # A short line that neither ends a sentence nor runs on is a title or sub-title.
         j, between = _continuation(lines, i)
         jumps_on = i < len(lines) and lines[i].kind == "jump" and lines[i].text[:2] in ("下转", "下轉")  # "…会议还听取了说明，(下转第2版)"
-        if not jumps_on and (i - 1 == headline and len(line) <= 2 * HEADING_MAX or
+        # A web article's first line is its headline, unless it is a whole sentence of the body
+        # ("口袋公园是指……之间。"): a page without a headline starts with its text.
+        is_headline = i - 1 == headline and len(line) <= 2 * HEADING_MAX and \
+            not line.rstrip().rstrip(_CLOSERS).endswith(("。", "；", ";"))
+        if not jumps_on and (is_headline or
                              len(line) <= HEADING_MAX and not is_complete(line) and
                              not (j < len(lines) and _continues(line, lines[j].text, words, ln.runs_on))):
             blocks.append(Block("heading", line, gap, page=ln.page))

@@ -31,7 +31,7 @@ FEATURE_GROUPS = {
              "span_fits", "span_near", "span_clause", "span_focus", "span_unit", "span_stated",
              "span_year_only", "span_inside_q", "span_kind_word", "span_len"),
     "retrieval": ("rank_rr", "dense", "dense_top", "lex_top"),
-    "sentence": ("first_sent", "len_s", "is_question", "quoted"),
+    "sentence": ("first_sent", "is_title", "len_s", "is_question", "quoted"),
     "asks": tuple(f"asks_{a}" for a in ASKS),   # what the question asks shifts the bar per kind
 }
 FEATURES = tuple(f for group in FEATURE_GROUPS.values() for f in group)
@@ -122,6 +122,14 @@ class FeatureMaker:
         for rank, hit in enumerate(hits):
             text, pos = hit.chunk.text, 0
             sentences = split_sentences(text)
+            title = hit.chunk.title.strip()
+            if hit.chunk.position == 0 and title and (hit.chunk.source, hit.chunk.article, title) not in seen:
+                # A headline often states the fact itself ("…同时开工!惠及41户居民"); it is quoted as written.
+                seen.add((hit.chunk.source, hit.chunk.article, title))
+                c = Candidate(hit, rank, title, [title], -1)
+                self._describe(qc, c)
+                c.features.update(cov_prev=0.0, cov_next=0.0, is_title=1.0)
+                out.append(c)
             # How much of the question each sentence holds: an answer often follows (or
             # precedes) the sentence that restates the question ("…中心吸引了市民。中心位于…").
             cover = [sum(w for t, w in qc.weights.items() if t in simplified_aligned(x)) / total for x in sentences]
@@ -176,7 +184,7 @@ class FeatureMaker:
             "ordinal_clash": 1.0 if _other_ordinal(q.text, s) else 0.0,
             "rank_rr": 1.0 / (1 + c.rank), "dense": c.hit.dense_score,
             "dense_top": 1.0 if c.hit.dense_rank == 1 else 0.0, "lex_top": 1.0 if c.hit.lexical_rank == 1 else 0.0,
-            "first_sent": 1.0 if c.hit.chunk.position == 0 and c.index == 0 else 0.0,
+            "first_sent": 1.0 if c.hit.chunk.position == 0 and c.index == 0 else 0.0, "is_title": 0.0,
             "len_s": min(len(s), 200) / 100.0,
             "is_question": 1.0 if s.rstrip("”\"' ").endswith(("？", "?")) else 0.0,
             "quoted": 1.0 if re.search(r"“[^”]{2,30}”|《[^》]{2,40}》", s) else 0.0,

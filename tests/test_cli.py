@@ -49,3 +49,24 @@ def test_eval_prints_metrics(seed_index_dir, tmp_path):
     m = json.loads(out.stdout)["metrics"]
     assert m["answer_accuracy"] == 1.0 and m["refusal_accuracy"] == 1.0 and m["recall@1"] == 1.0
     assert m["latency_ms_p50"] > 0
+
+
+def test_eval_reports_accuracy_per_type_and_prints_each_miss(seed_index_dir, tmp_path):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in [
+        {"id": "a", "question": "兰岭园新增了多少个停车位？", "answer": "7个停车位",
+         "source": "000_54cc604d7de70b0b.txt", "type": "num"},
+        # a gold answer no source holds: whatever is said, it is a miss of one of the three kinds
+        {"id": "b", "question": "凉城新村街道党工委书记是谁？", "answer": "张三丰",
+         "source": "003_f5fd1caccfd41a06.txt", "type": "who"},
+        {"id": "c", "question": "兰岭园小区的物业费每月多少钱？", "answer": None, "source": None, "type": "num"},
+    ]), encoding="utf-8")
+    out = rag("eval", "--index-dir", str(seed_index_dir), "--questions", str(questions), "--json")
+    report = json.loads(out.stdout)
+    assert report["by_type"]["num"] == {"questions": 1, "accuracy": 1.0}
+    assert report["by_type"]["who"] == {"questions": 1, "accuracy": 0.0}
+    assert sum(report["misses"].values()) == 1 and report["misses"]["trap_answered"] == 0
+    out = rag("eval", "--index-dir", str(seed_index_dir), "--questions", str(questions), "--misses")
+    assert out.returncode == 0, out.stderr
+    assert "gold: 张三丰" in out.stdout and "凉城新村街道党工委书记是谁" in out.stdout
+    assert "accuracy by type: num 1.00 (1), who 0.00 (1)" in out.stdout
