@@ -120,25 +120,31 @@ class Assistant:
         index, retriever, composer, bridge = self._state
         query = resolve_followup(question, previous or [], self.tokenizer,
                                  lambda w: index.doc_freq.get(w, 0) > 0)
-        similarity, english = None, None
-        if not is_chinese(query):
-            # English: the index's Chinese words for it are searched instead when there
-            # are a few (they find Chinese passages better than the English words do, by
-            # embedding and by BM25 alike), and sentences are compared to the English
-            # question by embedding, only those of the best two chunks, to keep it cheap.
-            english = bridge.translate(query)
-            words = " ".join(english.terms)
-            hits = retriever.search(words if len(english.terms) >= 2 else f"{query} {words}", where=where)[:2]
+        hits, english = self._retrieve(query, where)
+        similarity = None
+        if english is not None:
+            # sentences are compared to the English question by embedding, only those of
+            # the best two chunks, to keep it cheap
+            hits = hits[:2]
             qvec = self.embedder.embed_queries([query])[0]
             similarity = lambda sentences: self.embedder.embed_passages(sentences) @ qvec
-        else:
-            hits = retriever.search(query, where=where)
         answer = composer.compose(query, hits, similarity, asked=question, english=english)
         return dataclasses.replace(answer, question=question)
 
+    def _retrieve(self, query: str, where: Where | None = None, k: int | None = None):
+        """(hits, bridged English words or None). An English question searches the index's
+        Chinese words for it when there are a few: they find Chinese passages better than
+        the English words do, by embedding and by BM25 alike."""
+        _, retriever, _, bridge = self._state
+        if is_chinese(query):
+            return retriever.search(query, k, where=where), None
+        english = bridge.translate(query)
+        words = " ".join(english.terms)
+        return retriever.search(words if len(english.terms) >= 2 else f"{query} {words}", k, where=where), english
+
     def search(self, question: str, k: int | None = None) -> list:
-        """The retrieved chunks (``Hit``) for a question, best first."""
-        return self._state[1].search(question, k)
+        """The retrieved chunks (``Hit``) for a question, best first; English is bridged as in ``ask``."""
+        return self._retrieve(question.strip(), k=k)[0]
 
     def add_files(self, paths: Sequence[str | Path], progress: Callable[[float, str], None] | None = None) -> dict:
         """Add issue files (or folders) to the index and swap the new index in.
