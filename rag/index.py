@@ -28,7 +28,8 @@ import faiss
 import numpy as np
 
 from .chunk import Chunk
-from .errors import IndexFormatError
+from .errors import IndexFormatError, IndexVersionError
+from .integrity import seal_manifest, verify_files, verify_manifest
 
 __all__ = ["Index", "FORMAT_VERSION", "MANIFEST", "read_manifest"]
 
@@ -140,6 +141,7 @@ class Index:
         os.replace(tmp, gen_dir)
         manifest = dict(self.manifest, format_version=FORMAT_VERSION, generation=gen,
                         versions=_versions(), chunks=len(self.chunks))
+        manifest = seal_manifest(manifest, gen_dir)   # last: it lists the files' checksums
         tmp_manifest = index_dir / f".{MANIFEST}.tmp"
         tmp_manifest.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         os.replace(tmp_manifest, index_dir / MANIFEST)   # the switch: atomic on POSIX
@@ -156,13 +158,29 @@ class Index:
     def load(cls, index_dir: str | Path, model: str | None = None, dim: int | None = None) -> "Index":
         """Load and verify an index; ``model``/``dim``, when given, must match the manifest.
 
+        A sync that switches the manifest while this reads may remove the generation
+        being read; the load then starts again from the new manifest.
+
         Raises:
-            IndexFormatError: missing or damaged files, a count or model mismatch; the
-                message says which and the command that fixes it.
+            IndexFormatError: missing or damaged files (named), a count or model mismatch;
+                the message says which and the command that fixes it.
+            IndexVersionError: the index was written by a newer version; the message names it.
         """
         index_dir = Path(index_dir)
+        for attempt in range(10):   # each retry means a newer generation appeared
+            generation = read_manifest(index_dir).get("generation")
+            try:
+                return cls._load(index_dir, model, dim)
+            except IndexFormatError:
+                if attempt == 9 or read_manifest(index_dir).get("generation") == generation:
+                    raise
+
+    @classmethod
+    def _load(cls, index_dir: Path, model: str | None, dim: int | None) -> "Index":
         manifest = read_manifest(index_dir)
         fix = f"rebuild it with: rag index --index-dir {index_dir}"
+        _check_version(index_dir, manifest, fix)
+        verify_manifest(index_dir / MANIFEST, manifest, fix)
         if manifest.get("format_version") != FORMAT_VERSION:
             raise IndexFormatError(f"{index_dir}: index format {manifest.get('format_version')!r}, "
                                    f"this version reads {FORMAT_VERSION}; {fix}")
@@ -173,23 +191,27 @@ class Index:
             raise IndexFormatError(f"{index_dir}: vectors have dimension {manifest.get('dim')} but "
                                    f"the model gives {dim}; {fix}")
         gen_dir = index_dir / f"gen-{manifest.get('generation')}"
+        verify_files(gen_dir, manifest, fix)
+        current = gen_dir / "chunks.jsonl"   # named in the error if it cannot be parsed
         try:
             chunks, tokens = [], []
-            with open(gen_dir / "chunks.jsonl", encoding="utf-8") as f:
+            with open(current, encoding="utf-8") as f:
                 for line in f:
                     row = json.loads(line)
                     tokens.append(row["tokens"])
                     row["cuts"] = tuple(row["cuts"])
                     chunks.append(Chunk(**{k: row[k] for k in _CHUNK_FIELDS if k in row}))
-            dense = faiss.read_index(str(gen_dir / "dense.faiss"))
+            current = gen_dir / "dense.faiss"
+            dense = faiss.read_index(str(current))
             lexical = None
             if (gen_dir / "lexical").exists():
+                current = gen_dir / "lexical"
                 lexical = bm25s.BM25.load(str(gen_dir / "lexical"))
                 if lexical.scores.get("num_docs") != len(chunks):
                     raise ValueError(f"lexical index holds {lexical.scores.get('num_docs')} documents, "
                                      f"the chunk store {len(chunks)}")
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
-            raise IndexFormatError(f"{index_dir}: damaged index files in {gen_dir.name} ({e}); {fix}") from None
+            raise IndexFormatError(f"{current}: damaged index file ({e}); {fix}") from None
         if dense.ntotal != len(chunks) or manifest.get("chunks") != len(chunks):
             raise IndexFormatError(f"{index_dir}: {dense.ntotal} vectors, {len(chunks)} chunks, manifest "
                                    f"says {manifest.get('chunks')}; they must be equal; {fix}")
@@ -198,6 +220,20 @@ class Index:
                                    f"{manifest['dim']}; {fix}")
         vectors = dense.reconstruct_n(0, dense.ntotal) if dense.ntotal else np.zeros((0, dense.d), np.float32)
         return cls(chunks, vectors, tokens, manifest, lexical)
+
+
+def _check_version(index_dir: Path, manifest: dict, fix: str) -> None:
+    """IndexVersionError when a newer version wrote the index: which version reads it."""
+    version = manifest.get("format_version")
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        writer = str((manifest.get("versions") or {}).get("rag-shequ", "unknown"))
+        needed = (f"rag-shequ {writer} or later (pip install -U 'rag-shequ>={writer}')"
+                  if writer[:1].isdigit() else "a newer rag-shequ (pip install -U rag-shequ)")
+        raise IndexVersionError(
+            f"{index_dir}: the index is in format {version}, written by rag-shequ {writer}; this "
+            f"rag-shequ {_versions()['rag-shequ']} reads format {FORMAT_VERSION} only. It needs "
+            f"{needed}, or build an index for this version in another folder: "
+            "rag index --index-dir NEW_FOLDER")
 
 
 def read_manifest(index_dir: Path) -> dict:

@@ -120,7 +120,7 @@ def test_damaged_index_is_rebuilt_by_the_next_sync(tmp_path, seed_copy, tokenize
     index, _ = build(ix, [seed_copy], FakeEmbedder(), tokenizer)
     for f in ix.glob("gen-*/dense.faiss"):
         f.write_bytes(b"garbage")
-    with pytest.raises(IndexFormatError, match="damaged index files"):
+    with pytest.raises(IndexFormatError, match=r"dense\.faiss: damaged index file"):
         Index.load(ix)
     rebuilt, report = build(ix, [], FakeEmbedder(), tokenizer)   # sources come from the manifest
     assert report.documents == 5 and report.embedded == len(index) == len(rebuilt)
@@ -137,8 +137,7 @@ def test_load_checks_model_dimension_and_counts(tmp_path, seed_copy, fake_embedd
     chunks = ix / f"gen-{manifest['generation']}" / "chunks.jsonl"
     lines = chunks.read_text(encoding="utf-8").splitlines()
     chunks.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")   # a half-written chunk store
-    n = len(lines)
-    with pytest.raises(IndexFormatError, match=rf"damaged index.*{n} documents, the chunk store {n - 1}"):
+    with pytest.raises(IndexFormatError, match=r"chunks\.jsonl: damaged index file: \d+ bytes.*truncated"):
         Index.load(ix)
     with pytest.raises(IndexFormatError, match="no index at"):
         Index.load(tmp_path / "nowhere")
