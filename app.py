@@ -272,6 +272,18 @@ def add_upload(assistant, src: Path, uploads_dir: Path, progress=None) -> tuple[
                   f"复用 {summary['reused']} 个，用时 {summary['seconds']:.1f} 秒。现在可以提问了。")
 
 
+# HTML and Markdown specials as numeric entities: a question is shown as typed, never as markup
+# (html.escape alone would leave "![x](http://…)" to the chat's Markdown renderer: an image from
+# anywhere).
+_SHOWN_AS_TYPED = str.maketrans({c: f"&#{ord(c)};" for c in "<>&\"'\\`*_[]()!#|~$"})
+
+
+def question_html(question: str) -> str:
+    """The user's question as one line of inert HTML for the chat."""
+    lines = question.translate(_SHOWN_AS_TYPED).splitlines()
+    return f'<div class="rag-question">{"<br>".join(lines)}</div>'
+
+
 def chat_turn(assistant, question: str, history: list, questions: list[str]) -> tuple[str, list, list[str]]:
     """One turn of the chat: (cleared box, history with the escaped question and its answer, questions)."""
     question = (question or "").strip()
@@ -279,7 +291,7 @@ def chat_turn(assistant, question: str, history: list, questions: list[str]) -> 
     if not question:
         history.append({"role": "assistant", "content": render_error("请先输入一个问题。")})
         return "", history, questions
-    history.append({"role": "user", "content": html.escape(question)})
+    history.append({"role": "user", "content": question_html(question)})
     history.append({"role": "assistant", "content": reply_to(assistant, question, questions)})
     return "", history, [*questions, question]
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import re
@@ -59,16 +60,21 @@ def _client(url: str):
 
 
 def _answer_html(result) -> str:
-    """The last chat message of an ``/ask`` result (box, history)."""
+    """The last chat message of an ``/ask`` result (box, history); Gradio 6 sends a message's
+    content as a list of parts, earlier versions as a string."""
     history = result[1] if isinstance(result, (list, tuple)) else result
-    return str(history[-1]["content"]) if history else ""
+    content = history[-1]["content"] if history else ""
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) if isinstance(part, dict) else str(part) for part in content)
+    return str(content)
 
 
 def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile: the smallest value with at least p % of the values at or below it."""
     if not values:
         return float("nan")
     values = sorted(values)
-    return values[min(len(values) - 1, max(0, round(p / 100 * len(values) + 0.5) - 1))]
+    return values[min(len(values) - 1, max(0, math.ceil(p / 100 * len(values)) - 1))]
 
 
 def run_load(url: str, users: int, seconds: float, questions: list[str], think: float = 0.0,

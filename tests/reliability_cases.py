@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import zipfile
+import zlib
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -332,13 +333,15 @@ class _Tags(HTMLParser):
 
 
 def unsafe_markup(fragment: str) -> list[str]:
-    """What in a chat message could act as markup: unknown tags or attributes, Markdown links or
-    images, or a line break (which would end the HTML block and let Markdown parse the rest)."""
+    """What in a chat message could act as markup. A message must be one ``<div>`` line (the
+    chat's Markdown renderer then passes it on as one HTML block and parses no Markdown in it)
+    holding only known tags with only ``class`` attributes and no raw ``<`` or ``>`` in its text."""
     parser = _Tags()
     parser.feed(fragment)
     parser.close()
     text = re.sub(r"<[^>]*>", "", fragment)
-    return [*parser.bad, *(s for s in ("](", "![", "\n", "<", ">") if s in text)]
+    return [*parser.bad, *(["not one <div> line"] if not fragment.startswith("<div") or "\n" in fragment else []),
+            *(c for c in "<>" if c in text)]
 
 
 def question_case(assistant, question: str) -> Outcome:
@@ -406,6 +409,7 @@ SAMPLES = {
     ".docx": lambda: _docx(NEW_ISSUE),
     ".pdf": lambda: _pdf(ENGLISH_ISSUE),
 }
+TEXT_TYPES = {".txt", ".md", ".html", ".htm"}
 _MAGIC = [b"%PDF-1.4\n", b"PK\x03\x04", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"MZ\x90\x00", b"\x7fELF"]
 
 
@@ -417,14 +421,16 @@ def fuzz_uploads(rng: random.Random, suffixes, n: int, max_bytes: int) -> list[t
     for k, suffix in enumerate(suffixes):
         sample = SAMPLES[suffix]()
         binary = bytes(rng.randrange(256) for _ in range(4096)) + b"\x00" * 16
-        other = SAMPLES[rng.choice([s for s in SAMPLES if s != suffix])]() if len(suffixes) > 1 else b""
+        # mislabelled: a Word file or a compressed PDF named as text, or text named as a binary type
+        other = (rng.choice([_docx(NEW_ISSUE), b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n" + zlib.compress(binary)])
+                 if suffix in TEXT_TYPES else NEW_ISSUE.encode("utf-8"))
         cases += [
             (f"fz{k}_random{suffix}", binary, True),
             (f"fz{k}_empty{suffix}", b"", True),
             (f"fz{k}_big{suffix}", sample * (max_bytes // len(sample) + 1), True),
             (f"fz{k}_truncated{suffix}", sample[: len(sample) // 3], False),
             (f"fz{k}_exe{suffix}", rng.choice(_MAGIC) + binary, True),
-            (f"fz{k}_other{suffix}", other or b"%PDF-1.4\n" + binary, suffix in (".txt", ".md")),
+            (f"fz{k}_other{suffix}", other, True),
             (f"fz{k}<script>{suffix}", binary, True),
         ]
     for i in range(n):

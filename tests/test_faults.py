@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SEEDS
+from load import _answer_html, _client, start_app, stop_app
 from reliability_cases import (DAMAGE, NEW_ISSUE, NEW_QUESTION, corruption_case, crash_outcome,
                                damage, disk_full_outcome, fake_sync, indexed, live_bytes, live_files,
                                run_cases)
@@ -115,8 +116,6 @@ def _big_issue(path: Path) -> None:
 
 
 def test_app_killed_during_an_upload_serves_the_previous_index_next_time(seed_index_dir, tmp_path):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from load import _answer_html, _client, start_app, stop_app
     from gradio_client import handle_file
 
     ix = tmp_path / "index"
