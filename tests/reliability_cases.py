@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path[:0] = [str(ROOT), str(HERE)]
+sys.path[:0] = [str(ROOT), str(HERE), str(ROOT / "benchmarks")]
 
 from conftest import SEEDS, FakeEmbedder  # noqa: E402
 from rag.config import Config  # noqa: E402
@@ -249,6 +250,36 @@ def _one(kind: str, work: Path, new: Path, value: int, tokenizer) -> None:
     os._exit(code)
 
 
+def concurrent_writers_case(template: Path, work: Path, writers: int = 2) -> Outcome:
+    """``writers`` processes each add their own new issue to a copy of ``template`` at once (all
+    released together from a held lock): the index must end with every issue any of them added."""
+    from rag.lock import writer_lock
+    case = f"{writers} syncs at once"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(template, work / "index")
+    want = dict(indexed(template))
+    procs = []
+    with writer_lock(work / "index"):
+        for k in range(writers):
+            new = work / f"w{k}" / f"10{k}_writer.txt"
+            new.parent.mkdir(parents=True)
+            new.write_text(NEW_ISSUE.replace("23", str(30 + k)), encoding="utf-8")
+            want[new.name] = _sha(new)
+            err = open(work / f"w{k}.err", "w+")
+            procs.append((subprocess.Popen([sys.executable, str(Path(__file__)), "sync", str(work / "index"),
+                                            str(new)], cwd=ROOT, stderr=err, text=True), err))
+        deadline = time.monotonic() + 300
+        while not all("another sync" in (work / f"w{k}.err").read_text() for k in range(writers)):
+            if time.monotonic() > deadline or any(p.poll() is not None for p, _ in procs):
+                break
+            time.sleep(0.1)
+    codes = [p.wait(timeout=600) for p, _ in procs]
+    for _, err in procs:
+        err.close()
+    ok, why = whole(work / "index", [want])
+    return Outcome(case, crashed=any(codes), index_ok=ok, detail=why or str(codes))
+
+
 def churn(index_dir: Path, source: Path, syncs: int) -> None:
     """Sync ``index_dir`` ``syncs`` times, adding and removing ``source/zz_churn.txt`` in turn."""
     extra = source / "zz_churn.txt"
@@ -261,10 +292,15 @@ def churn(index_dir: Path, source: Path, syncs: int) -> None:
 
 
 def _child(argv: list[str]) -> int:
-    """``kill|fsize TEMPLATE WORK_ROOT NEW VALUE...|all`` (see :func:`run_cases`), or
-    ``churn INDEX SOURCE N`` (see :func:`churn`)."""
+    """``kill|fsize TEMPLATE WORK_ROOT NEW VALUE...|all`` (see :func:`run_cases`),
+    ``churn INDEX SOURCE N`` (see :func:`churn`) or ``sync INDEX PATH...``."""
     if argv[0] == "churn":
         churn(Path(argv[1]), Path(argv[2]), int(argv[3]))
+        return 0
+    if argv[0] == "sync":   # one writer of concurrent_writers_case; its waiting message on stderr
+        import logging
+        logging.basicConfig(level=logging.WARNING)
+        fake_sync(Path(argv[1]), [Path(p) for p in argv[2:]])
         return 0
     kind, template, root, new = argv[0], Path(argv[1]), Path(argv[2]), Path(argv[3])
     tokenizer = _tokenizer()
@@ -294,6 +330,63 @@ def _fork_one(kind: str, template: Path, root: Path, new: Path, value: int, toke
     return {"value": value, "work": str(work), "status": code,
             "err": side["err"].read_text() if side["err"].exists() else "",
             "events": int(side["events"].read_text()) if side["events"].exists() else 0}
+
+
+# ---- the app killed while it adds an upload -------------------------------------------------
+
+def _big_issue(path: Path) -> None:
+    """The new issue plus every seed with its digits shifted: enough new text to take a while."""
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt"))]
+    shifted = "\n\n".join(t.translate(str.maketrans("0123456789", "3456789012")) for t in texts)
+    path.write_text(NEW_ISSUE + "\n" + shifted, encoding="utf-8")
+
+
+def app_kill_case(index_template: Path, tmp: Path) -> Outcome:
+    """Start the app (real model) on a copy of the index, SIGKILL it while it indexes an upload,
+    start it again: it serves the previous index, says the upload was not added, keeps nothing."""
+    from gradio_client import handle_file
+    from load import _answer_html, _client, start_app, stop_app
+    case, ix = "SIGKILL of the app during an upload", tmp / "index"
+    shutil.copytree(index_template, ix)
+    issue = tmp / "青桐苑_第1期.txt"
+    _big_issue(issue)
+    proc, url = start_app(ix, "", tmp / "app1.log")
+    try:
+        job = _client(url).submit(handle_file(str(issue)), api_name="/add_issue")
+        owner = ix / ".sync.lock.owner"            # written while a sync holds the lock
+        deadline = time.monotonic() + 300
+        while not owner.exists() and time.monotonic() < deadline and not job.done():
+            time.sleep(0.05)
+        if not owner.exists():
+            return Outcome(case, crashed=True, detail="the upload never started a sync: "
+                           + (tmp / "app1.log").read_text()[-1500:])
+        time.sleep(0.5)                             # well inside the embedding of ~60 new chunks
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            stop_app(proc)
+    problems = []
+    if not (ix / "uploads" / f".{issue.name}.pending").exists():
+        problems.append("the kill came after the upload had finished")
+    ok, why = whole(ix, [indexed(index_template)])      # the previous index, whole
+    problems += [why] if not ok else []
+    proc, url = start_app(ix, "", tmp / "app2.log")
+    try:
+        client = _client(url)
+        if "7个停车位" not in _answer_html(client.predict("兰岭园新增了多少个停车位？", [], api_name="/ask")):
+            problems.append("the restarted app does not answer from the previous index")
+        if issue.name in _answer_html(client.predict(NEW_QUESTION, [], api_name="/ask")):
+            problems.append("the cut-short upload is answerable")
+        if f"上次上传「{issue.name}」时服务器中断" not in json.dumps(client.config, ensure_ascii=False):
+            problems.append("the page does not say the upload was not added")
+    finally:
+        stop_app(proc)
+    if os.listdir(ix / "uploads"):
+        problems.append(f"left in uploads/: {os.listdir(ix / 'uploads')}")
+    if "was NOT added" not in (tmp / "app2.log").read_text():
+        problems.append("the log does not say the upload was not added")
+    return Outcome(case, index_ok=not problems, detail="; ".join(problems))
 
 
 # ---- fuzzed questions ----------------------------------------------------------------------

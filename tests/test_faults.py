@@ -4,20 +4,17 @@ an index from a newer version, and the app killed during an upload."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, SEEDS
-from load import _answer_html, _client, start_app, stop_app
-from reliability_cases import (DAMAGE, NEW_ISSUE, NEW_QUESTION, corruption_case, crash_outcome,
+from reliability_cases import (DAMAGE, NEW_ISSUE, app_kill_case, corruption_case, crash_outcome,
                                damage, disk_full_outcome, fake_sync, indexed, live_bytes, live_files,
                                run_cases)
 from rag.errors import IndexVersionError
@@ -106,47 +103,6 @@ def test_index_from_a_newer_version_names_the_version_needed(template, tmp_path)
     assert ask.returncode == 2 and "needs rag-shequ 9.1.0 or later" in ask.stderr, ask.stderr
 
 
-# ---- the app killed while it adds an upload ------------------------------------------------
-
-def _big_issue(path: Path) -> None:
-    """The new issue plus every seed with its digits shifted: enough new text to take a while."""
-    texts = [p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt"))]
-    shifted = "\n\n".join(t.translate(str.maketrans("0123456789", "3456789012")) for t in texts)
-    path.write_text(NEW_ISSUE + "\n" + shifted, encoding="utf-8")
-
-
 def test_app_killed_during_an_upload_serves_the_previous_index_next_time(seed_index_dir, tmp_path):
-    from gradio_client import handle_file
-
-    ix = tmp_path / "index"
-    shutil.copytree(seed_index_dir, ix)
-    issue = tmp_path / "青桐苑_第1期.txt"
-    _big_issue(issue)
-    proc, url = start_app(ix, "", tmp_path / "app1.log")
-    try:
-        job = _client(url).submit(handle_file(str(issue)), api_name="/add_issue")
-        owner = ix / ".sync.lock.owner"            # written while a sync holds the lock
-        deadline = time.monotonic() + 300
-        while not owner.exists() and time.monotonic() < deadline and not job.done():
-            time.sleep(0.05)
-        assert owner.exists(), f"the upload never started a sync: {(tmp_path / 'app1.log').read_text()[-2000:]}"
-        time.sleep(0.5)                             # well inside the embedding of ~60 new chunks
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            stop_app(proc)
-    assert (ix / "uploads" / f".{issue.name}.pending").exists()   # it was cut short
-    assert set(indexed(ix)) == set(indexed(seed_index_dir))       # the previous index, whole
-
-    proc, url = start_app(ix, "", tmp_path / "app2.log")
-    try:
-        client = _client(url)
-        assert "7个停车位" in _answer_html(client.predict("兰岭园新增了多少个停车位？", [], api_name="/ask"))
-        assert issue.name not in _answer_html(client.predict(NEW_QUESTION, [], api_name="/ask"))
-        config = json.dumps(client.config, ensure_ascii=False)
-        assert f"上次上传「{issue.name}」时服务器中断" in config    # the page says it was not added
-    finally:
-        stop_app(proc)
-    assert sorted(os.listdir(ix / "uploads")) == []               # nothing half-added is left
-    assert "was NOT added" in (tmp_path / "app2.log").read_text()
+    outcome = app_kill_case(seed_index_dir, tmp_path)
+    assert not outcome.crashed and outcome.index_ok, outcome.detail
