@@ -142,3 +142,14 @@ def test_readers_see_a_whole_generation_while_a_writer_syncs(small_index, seed_c
     assert writer.returncode == 0, writer.stderr.read()[-2000:]
     assert loads and all(d in (5, 6) and n == c for d, n, c in loads)
     assert indexed(small_index).keys() == {p.name for p in seed_copy.iterdir()}
+
+
+def test_the_chat_follows_a_sync_made_by_another_process(small_index, tmp_path, tokenizer):
+    names = issues(tmp_path / "C", "己", 1)
+    emb = FakeEmbedder()
+    chat = Assistant(small_index, config=Config(model=emb.name), embedder=emb, tokenizer=tokenizer)
+    fake_sync(small_index, [tmp_path / "C"])              # e.g. a scheduled `rag index`
+    wait_for(lambda: chat.ask("己苑第0号楼的电梯有多少户居民受益？") and names <= set(chat.index.manifest["files"]),
+             60, "the chat to load the new index")
+    answer = chat.ask("己苑第0号楼的电梯有多少户居民受益？")
+    assert answer.found and answer.citations[0].source == "己0.txt"
