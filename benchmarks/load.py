@@ -56,7 +56,9 @@ def new_issue(folder: Path) -> Path:
 
 def _client(url: str):
     from gradio_client import Client
-    return Client(url, verbose=False, download_files=False, analytics_enabled=False)
+    # ssl_verify=False: the server is plain http on 127.0.0.1, and gradio_client makes a new httpx
+    # client per request, which with verification loads the CA bundle every time (most of its CPU).
+    return Client(url, verbose=False, download_files=False, analytics_enabled=False, ssl_verify=False)
 
 
 def _answer_html(result) -> str:
@@ -181,6 +183,12 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_app(index_dir: Path, password: str, log_path: Path, timeout: float = 900):
     """``python app.py`` on 127.0.0.1 and a free port; returns (process, url) once it answers."""
     port = free_port()
@@ -240,13 +248,20 @@ def measure(users: int, seconds: float, think: float = 0.0, index_dir: Path | No
             rss_idle = rss_mb(proc.pid)
             sampler = threading.Thread(target=sample)
             sampler.start()
+            loadavg, server_cpu, client_cpu = os.getloadavg()[0], cpu_seconds(proc.pid), time.process_time()
             result = run_load(url, users, seconds, load_questions(), think,
                               upload=(new_issue(tmp), password) if upload else None)
+            server_cpu, client_cpu = cpu_seconds(proc.pid) - server_cpu, time.process_time() - client_cpu
             stop.set()
             sampler.join()
+            # CPU per answer does not depend on how busy the machine is, unlike latency: 2 cores
+            # serve at most about 2 / (server + client CPU per answer) answers a second.
+            n = max(result["requests"], 1)
             result.update(rss_idle_mb=round(rss_idle), rss_max_mb=round(max(samples, default=rss_idle)),
                           rss_peak_mb=round(rss_mb(proc.pid, "VmHWM")), think_s=think,
-                          loadavg_before=os.getloadavg()[0])
+                          server_cpu_ms_per_answer=round(1000 * server_cpu / n, 1),
+                          client_cpu_ms_per_answer=round(1000 * client_cpu / n, 1),
+                          loadavg_before=round(loadavg, 1), loadavg_after=round(os.getloadavg()[0], 1))
         finally:
             stop.set()
             stop_app(proc)
@@ -258,7 +273,10 @@ def print_table(r: dict) -> None:
             ("requests", r["requests"], ""), ("throughput", f"{r['throughput_per_s']} answers/s", ""),
             ("errors", r["errors"], "0"), ("latency p50", f"{r['p50_s']} s", ""),
             ("latency p95", f"{r['p95_s']} s", "<= 1.5 s"), ("latency max", f"{r['max_s']} s", ""),
-            ("server RSS idle / max / peak", f"{r['rss_idle_mb']} / {r['rss_max_mb']} / {r['rss_peak_mb']} MB", "")]
+            ("server RSS idle / max / peak", f"{r['rss_idle_mb']} / {r['rss_max_mb']} / {r['rss_peak_mb']} MB", ""),
+            ("CPU per answer: server / load client", f"{r['server_cpu_ms_per_answer']} / "
+                                                     f"{r['client_cpu_ms_per_answer']} ms", ""),
+            ("load average before / after", f"{r['loadavg_before']} / {r['loadavg_after']}", "")]
     if "upload" in r:
         u = r["upload"]
         rows += [("upload during load", f"{'added' if u['ok'] else 'FAILED'} in {u['seconds']} s", ""),
