@@ -296,11 +296,11 @@ def chat_turn(assistant, question: str, history: list, questions: list[str]) -> 
     return "", history, [*questions, question]
 
 
-# The queue, set for a 2-core server: answering is CPU-bound (~30-100 ms; the query embedding
-# runs torch on both cores), so two answers at once keep both cores busy while one of them is
-# in Python, and more would only make each slower. A full queue refuses at once ("queue full")
+# The queue, set for a 2-core server: answering is CPU-bound (~30-100 ms, most of it the query
+# embedding, one torch thread each: see _one_thread_per_answer), so two answers at once keep both
+# cores busy and more would only make each slower. A full queue refuses at once ("queue full")
 # rather than letting waits grow without bound: 200 waiting questions are about 5-10 s of work.
-# Uploads run one at a time on their own, so an upload never holds up a question.
+# Uploads run one at a time in their own pool, so an upload never holds up a question.
 CHAT_WORKERS = 2
 QUEUE_MAX = 200
 
