@@ -29,7 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
-import reliability_cases as rc  # noqa: E402
+import app_cases as ac  # noqa: E402
+from conftest import SEEDS  # noqa: E402
+import fault_cases as fc  # noqa: E402
 from load import measure, print_table  # noqa: E402
 
 
@@ -46,14 +48,14 @@ def _tally(name: str, outcomes: list) -> dict:
 def fault_rows(work: Path, rounds: int, fuzz: int) -> list[dict]:
     """Every fault and fuzz kind; each prints its progress as it goes."""
     issues = work / "issues"
-    shutil.copytree(rc.SEEDS, issues)
+    shutil.copytree(SEEDS, issues)
     (issues / "005_extra.txt").write_text("【同心向党】\n\n金桥社区开展志愿服务\n\n金桥社区的42名志愿者为老人理发。\n",
                                           encoding="utf-8")
     template = work / "template"
-    rc.fake_sync(template, [issues])
+    fc.fake_sync(template, [issues])
     new = work / "new" / "006_new.txt"
     new.parent.mkdir()
-    new.write_text(rc.NEW_ISSUE, encoding="utf-8")
+    new.write_text(fc.NEW_ISSUE, encoding="utf-8")
     rows = []
 
     def step(name: str, make) -> None:
@@ -62,17 +64,17 @@ def fault_rows(work: Path, rounds: int, fuzz: int) -> list[dict]:
         print(f"{name}: {rows[-1]['tried']} cases in {time.monotonic() - started:.0f} s", file=sys.stderr)
 
     step("SIGKILL at each step of a save", lambda: [
-        rc.crash_outcome(template, new, r) for r in rc.run_cases("kill", template, work / "kill", new, ["all"])])
+        fc.crash_outcome(template, new, r) for r in fc.run_cases("kill", template, work / "kill", new, ["all"])])
     step("file size limit (full disk) in a build", lambda: [
-        rc.disk_full_outcome(template, new, r) for r in rc.run_cases("fsize", template, work / "fsize", new, ["all"])])
-    rels = [p.relative_to(template).as_posix() for p in rc.live_files(template)]
+        fc.disk_full_outcome(template, new, r) for r in fc.run_cases("fsize", template, work / "fsize", new, ["all"])])
+    rels = [p.relative_to(template).as_posix() for p in fc.live_files(template)]
     rng = random.Random(0)
     step("damaged index file, then rag index", lambda: [
-        rc.corruption_case(template, work / "damaged", rel, mode, rng)
-        for _ in range(rounds) for rel in rels for mode in rc.DAMAGE])
+        fc.corruption_case(template, work / "damaged", rel, mode, rng)
+        for _ in range(rounds) for rel in rels for mode in fc.DAMAGE])
     step("index from a newer format version", lambda: [_newer_version(template, work / "newer", new)])
     step("3 writers at once (lost update)", lambda: [
-        rc.concurrent_writers_case(template, work / f"writers{k}", 3) for k in range(rounds)])
+        fc.concurrent_writers_case(template, work / f"writers{k}", 3) for k in range(rounds)])
     step("index loads during 20 syncs", lambda: _readers(template, issues, work / "readers"))
     step("fuzzed uploads, every accepted type", lambda: _uploads(work / "uploads", issues, fuzz))
     return rows
@@ -85,16 +87,16 @@ def _newer_version(template: Path, work: Path, new: Path):
     manifest = json.loads((work / MANIFEST).read_text(encoding="utf-8"))
     manifest.update(format_version=FORMAT_VERSION + 1, versions={"rag-shequ": "9.1.0"})
     (work / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    before = rc.live_bytes(work)
+    before = fc.live_bytes(work)
     said = []
-    for attempt in (lambda: Index.load(work), lambda: rc.fake_sync(work, [new])):
+    for attempt in (lambda: Index.load(work), lambda: fc.fake_sync(work, [new])):
         try:
             attempt()
         except IndexVersionError as e:
             said.append("rag-shequ>=9.1.0" in str(e))
         except Exception as e:  # noqa: BLE001
-            return rc.Outcome("newer format", crashed=True, detail=f"{type(e).__name__}: {e}")
-    return rc.Outcome("newer format", crashed=said != [True, True], index_ok=rc.live_bytes(work) == before)
+            return fc.Outcome("newer format", crashed=True, detail=f"{type(e).__name__}: {e}")
+    return fc.Outcome("newer format", crashed=said != [True, True], index_ok=fc.live_bytes(work) == before)
 
 
 def _readers(template: Path, issues: Path, work: Path) -> list:
@@ -102,18 +104,18 @@ def _readers(template: Path, issues: Path, work: Path) -> list:
     import subprocess
     from rag.index import Index
     shutil.copytree(template, work)
-    writer = subprocess.Popen([sys.executable, str(ROOT / "tests" / "reliability_cases.py"), "churn",
+    writer = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fault_cases.py"), "churn",
                                str(work), str(issues), "20"], cwd=ROOT, stderr=subprocess.DEVNULL)
     outcomes = []
     while writer.poll() is None:
         try:
             index = Index.load(work)
             whole = index.manifest["documents"] in (6, 7) and len(index) == index.manifest["chunks"]
-            outcomes.append(rc.Outcome("reader", index_ok=whole))
+            outcomes.append(fc.Outcome("reader", index_ok=whole))
         except Exception as e:  # noqa: BLE001
-            outcomes.append(rc.Outcome("reader", crashed=True, detail=f"{type(e).__name__}: {e}"))
+            outcomes.append(fc.Outcome("reader", crashed=True, detail=f"{type(e).__name__}: {e}"))
     (issues / "zz_churn.txt").unlink(missing_ok=True)
-    return outcomes + [rc.Outcome("writer", crashed=writer.returncode != 0)]
+    return outcomes + [fc.Outcome("writer", crashed=writer.returncode != 0)]
 
 
 def _uploads(work: Path, issues: Path, n: int) -> list:
@@ -121,11 +123,11 @@ def _uploads(work: Path, issues: Path, n: int) -> list:
     from conftest import FakeEmbedder
     from rag.config import Config
     from rag.service import Assistant
-    rc.fake_sync(work / "index", [issues])
+    fc.fake_sync(work / "index", [issues])
     emb = FakeEmbedder()
-    assistant = Assistant(work / "index", config=Config(model=emb.name), embedder=emb, tokenizer=rc._tokenizer())
-    cases = rc.fuzz_uploads(random.Random(1), app.ALLOWED_SUFFIXES, n, app.MAX_UPLOAD_BYTES)
-    return [rc.upload_case(assistant, work / "index" / "uploads", work, *c) for c in cases]
+    assistant = Assistant(work / "index", config=Config(model=emb.name), embedder=emb, tokenizer=fc._tokenizer())
+    cases = ac.fuzz_uploads(random.Random(1), app.ALLOWED_SUFFIXES, n, app.MAX_UPLOAD_BYTES)
+    return [ac.upload_case(assistant, work / "index" / "uploads", work, *c) for c in cases]
 
 
 def real_model_rows(work: Path, fuzz: int, quick: bool) -> tuple[list[dict], Path]:
@@ -133,17 +135,17 @@ def real_model_rows(work: Path, fuzz: int, quick: bool) -> tuple[list[dict], Pat
     from rag.service import Assistant
     from rag.sync import sync_index
     index = work / "seed-index"
-    sync_index(index, [rc.SEEDS])
+    sync_index(index, [SEEDS])
     assistant = Assistant(index)
-    before = rc.live_bytes(index)
+    before = fc.live_bytes(index)
     started = time.monotonic()
-    outcomes = [rc.question_case(assistant, q) for q in rc.fuzz_questions(random.Random(2), fuzz)]
-    if rc.live_bytes(index) != before:
-        outcomes.append(rc.Outcome("index after questions", index_ok=False))
+    outcomes = [ac.question_case(assistant, q) for q in ac.fuzz_questions(random.Random(2), fuzz)]
+    if fc.live_bytes(index) != before:
+        outcomes.append(fc.Outcome("index after questions", index_ok=False))
     rows = [_tally("fuzzed questions", outcomes)]
     print(f"fuzzed questions: {len(outcomes)} in {time.monotonic() - started:.0f} s", file=sys.stderr)
     if not quick:
-        rows.append(_tally("SIGKILL of the app during an upload", [rc.app_kill_case(index, work / "app-kill")]))
+        rows.append(_tally("SIGKILL of the app during an upload", [ac.app_kill_case(index, work / "app-kill")]))
     return rows, index
 
 

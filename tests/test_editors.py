@@ -11,7 +11,7 @@ import pytest
 import app
 from conftest import FakeEmbedder
 from load import _answer_html
-from reliability_cases import NEW_ISSUE, NEW_QUESTION, fake_sync, indexed
+from fault_cases import NEW_ISSUE, NEW_QUESTION, fake_sync, indexed
 from rag.config import Config
 from rag.editors import EditorGate, is_loopback
 from rag.service import Assistant

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SEEDS
-from reliability_cases import (DAMAGE, NEW_ISSUE, app_kill_case, corruption_case, crash_outcome,
-                               damage, disk_full_outcome, fake_sync, indexed, live_bytes, live_files,
-                               run_cases)
+from app_cases import app_kill_case
+from fault_cases import (DAMAGE, NEW_ISSUE, corruption_case, crash_outcome, damage, disk_full_outcome,
+                         fake_sync, indexed, live_bytes, live_files, run_cases)
 from rag import cli
 from rag.errors import IndexVersionError
 from rag.index import FORMAT_VERSION, MANIFEST, Index

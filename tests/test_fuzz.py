@@ -7,8 +7,8 @@ import random
 
 import app
 from conftest import FakeEmbedder
-from reliability_cases import (SAMPLES, fake_sync, fuzz_questions, fuzz_uploads, live_bytes,
-                               question_case, unsafe_markup, upload_case)
+from app_cases import SAMPLES, fuzz_questions, fuzz_uploads, question_case, unsafe_markup, upload_case
+from fault_cases import fake_sync, live_bytes
 from rag.config import Config
 from rag.service import Assistant
 

@@ -10,7 +10,7 @@ import pytest
 import app
 from conftest import FakeEmbedder
 from load import load_questions, new_issue, percentile, run_load
-from reliability_cases import fake_sync
+from fault_cases import fake_sync
 from rag.config import Config
 from rag.editors import EditorGate
 from rag.service import Assistant

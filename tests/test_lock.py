@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SEEDS, FakeEmbedder
-from reliability_cases import fake_sync, indexed, live_bytes
+from fault_cases import fake_sync, indexed, live_bytes
 from rag.cli import EXIT_BUSY
 from rag.config import Config
 from rag.errors import IndexBusyError
@@ -132,7 +132,7 @@ def test_killed_writer_leaves_no_lock_and_readers_never_wait(small_index):
 
 
 def test_readers_see_a_whole_generation_while_a_writer_syncs(small_index, seed_copy):
-    writer = subprocess.Popen([sys.executable, str(HERE / "reliability_cases.py"), "churn",
+    writer = subprocess.Popen([sys.executable, str(HERE / "fault_cases.py"), "churn",
                                str(small_index), str(seed_copy), "6"], cwd=ROOT,
                               stderr=subprocess.PIPE, text=True)
     loads = []
