@@ -25,10 +25,15 @@ def _cmd_index(args: argparse.Namespace) -> int:
     from .index import MANIFEST, read_manifest
     from .sync import sync_index
     config = None
+    changes = {}
     if args.model:   # another sentence-transformers model: a hub id or a local folder
+        changes.update(model=args.model, query_prompt=None, passage_prompt=None)
+    if args.embedding_backend:
+        changes.update(embedding_backend=args.embedding_backend)
+    if changes:
         index_dir = _index_dir(args)
         base = read_manifest(index_dir).get("config", {}) if (index_dir / MANIFEST).exists() else {}
-        config = Config.from_dict({**base, "model": args.model, "query_prompt": None, "passage_prompt": None})
+        config = Config.from_dict({**base, **changes})
     _, report = sync_index(_index_dir(args), args.paths, config=config, progress=not args.json,
                            wait=not args.no_wait)
     if args.json:
@@ -94,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--model", help="embedding model (hub id or folder); changing it re-embeds everything")
+    p.add_argument("--embedding-backend", choices=("onnx", "torch"),
+                   help="onnx: int8 copy of the model, ~2.5x faster (default); torch: fp32. "
+                        "Recorded in the manifest; changing it re-embeds everything")
     p.add_argument("--no-wait", action="store_true",
                    help=f"if another sync is running on the index, fail at once (exit {EXIT_BUSY}) instead of waiting")
     p.add_argument("paths", nargs="*", help="issue files or folders (default: the recorded sources, or seeds/)")

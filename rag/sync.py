@@ -80,6 +80,20 @@ def issue_chunks(text: str, source: str, config: Config,
     return len(articles), chunks
 
 
+def _embedder_for(config: Config, embedder: PassageEmbedder | None) -> tuple[PassageEmbedder, Config]:
+    """The embedder a sync uses, and the config recording the backend it really runs on."""
+    if embedder is None:
+        from .embed import Embedder   # the model loads only when a sync needs one
+        embedder = Embedder(config.model, query_prompt=config.query_prompt, passage_prompt=config.passage_prompt,
+                            batch_size=config.batch_size, backend=config.embedding_backend)
+    if embedder.name != config.model:
+        raise IndexFormatError(f"embedder model {embedder.name!r} differs from config model {config.model!r}")
+    backend = getattr(embedder, "backend", config.embedding_backend)   # test fakes have none
+    if backend != config.embedding_backend:   # the int8 copy could not load here (warned)
+        config = config.replace(embedding_backend=backend)
+    return embedder, config
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -145,12 +159,7 @@ def _sync_locked(index_dir: Path, paths: Iterable[str | Path], config: Config | 
             config = Config.from_dict(old_manifest["config"]) if "config" in old_manifest else Config()
         except ConfigError:
             config = Config()
-    if embedder is None:
-        from .embed import Embedder   # the model loads only when a sync needs one
-        embedder = Embedder(config.model, query_prompt=config.query_prompt,
-                            passage_prompt=config.passage_prompt, batch_size=config.batch_size)
-    if embedder.name != config.model:
-        raise IndexFormatError(f"embedder model {embedder.name!r} differs from config model {config.model!r}")
+    embedder, config = _embedder_for(config, embedder)
     tokenizer = tokenizer or ChineseTokenizer()
 
     new_paths = [Path(p).resolve() for p in paths]
@@ -165,7 +174,8 @@ def _sync_locked(index_dir: Path, paths: Iterable[str | Path], config: Config | 
 
     same_chunking = old is not None and all(
         old_manifest["config"].get(k) == getattr(config, k) for k in ("chunk_size", "chunk_overlap"))
-    same_model = old is not None and old_manifest.get("model") == config.model
+    same_model = old is not None and old_manifest.get("model") == config.model and \
+        old_manifest["config"].get("embedding_backend", "torch") == config.embedding_backend
     old_files = old_manifest.get("files", {}) if same_chunking else {}
     old_by_source: dict[str, list[tuple[Chunk, list[str]]]] = {}
     if old is not None:
@@ -218,7 +228,7 @@ def _sync_locked(index_dir: Path, paths: Iterable[str | Path], config: Config | 
 
     removed = sorted(set(old_manifest.get("files", {})) - set(entries))
     manifest = {
-        "model": config.model, "dim": embedder.dim,
+        "model": config.model, "embedding_backend": config.embedding_backend, "dim": embedder.dim,
         "query_prompt": embedder.query_prompt, "passage_prompt": embedder.passage_prompt,
         "config": config.to_dict(), "sources": [str(s) for s in sources], "files": entries,
         "documents": len(entries), "articles": sum(e["articles"] for e in entries.values()),

