@@ -296,11 +296,14 @@ def chat_turn(assistant, question: str, history: list, questions: list[str]) -> 
     return "", history, [*questions, question]
 
 
-# The queue, set for a 2-core server: answering is CPU-bound (~30-100 ms, most of it the query
-# embedding, one torch thread each: see _one_thread_per_answer), so two answers at once keep both
-# cores busy and more would only make each slower. A full queue refuses at once ("queue full")
-# rather than letting waits grow without bound: 200 waiting questions are about 5-10 s of work.
-# Uploads run one at a time in their own pool, so an upload never holds up a question.
+# The queue, set for a 2-core server. Answering is CPU-bound (~45-50 ms of server CPU per answer
+# through the HTTP API, measured by benchmarks/load.py), so two answers at once keep both cores
+# busy (the torch backend runs one thread per answer: see _one_thread_per_answer) and a slow
+# English answer does not hold up the rest; with the int8 ONNX backend one worker and two
+# measured the same within noise (20 users, side by side). More would only make each slower.
+# A full queue refuses at once ("queue full") rather than letting waits grow without bound:
+# 200 waiting questions are about 5-10 s of work. Uploads run one at a time in their own pool,
+# so an upload never holds up a question.
 CHAT_WORKERS = 2
 QUEUE_MAX = 200
 
@@ -397,7 +400,10 @@ def build_demo(assistant, gate: EditorGate | None = None, interrupted: list[str]
                           [upload_msg, status, upload], api_name="add_issue", concurrency_limit=1,
                           concurrency_id="upload", show_progress_on=upload)
     # api_open=False: no REST route skips the queue, so the limits above hold for every client.
-    demo.queue(max_size=QUEUE_MAX, default_concurrency_limit=1, api_open=False)
+    # Queue positions go out every 2 s, not to every waiting client after every answer (with 20
+    # waiting, 20 messages an answer): measured 52.8 -> 47.5 ms server and 16.7 -> 13.2 ms client
+    # CPU per answer with 20 users.
+    demo.queue(max_size=QUEUE_MAX, default_concurrency_limit=1, api_open=False, status_update_rate=2)
     return demo
 
 
@@ -425,10 +431,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _one_thread_per_answer() -> None:
-    """The queue runs CHAT_WORKERS answers at once, about one per core. With torch's default (all
-    cores for each answer) concurrent answers fight over the cores and, on a busy machine, each
-    becomes many times slower (measured at load average 8 on 2 cores: p50 1.98 s with 2 threads,
-    0.19 s with 1). An upload's embedding then also leaves a core free for questions."""
+    """With the torch embedding backend: the queue runs CHAT_WORKERS answers at once, about one
+    per core. With torch's default (all cores for each answer) concurrent answers fight over the
+    cores and, on a busy machine, each becomes many times slower (measured at load average 8 on
+    2 cores: p50 1.98 s with 2 threads, 0.19 s with 1). An upload's embedding then also leaves a
+    core free for questions. (The int8 ONNX backend sets its own threads, without spinning.)"""
     import torch
     torch.set_num_threads(1)
 
