@@ -152,7 +152,8 @@ def summarize(records, elapsed: float, users: int, events: dict) -> dict:
            "throughput_per_s": round(len(records) / elapsed, 2), "errors": len(errors),
            "error_examples": sorted(set(errors))[:3],
            "p50_s": round(percentile(latencies, 50), 3), "p95_s": round(percentile(latencies, 95), 3),
-           "max_s": round(max(latencies, default=float("nan")), 3)}
+           "max_s": round(max(latencies, default=float("nan")), 3),
+           "slowest_started_at_s": round(max(records, key=lambda r: r[1])[0], 1) if records else None}
     if "upload_end" in events:
         a, b = events["upload_start"], events["upload_end"]
         during = [r for r in records if a <= r[0] and r[0] + r[1] <= b]

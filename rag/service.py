@@ -92,10 +92,12 @@ class Assistant:
         self._reloading = threading.Lock()
         self._seen = self._manifest_stamp()
 
-    def _use(self, index: Index) -> None:
+    def _use(self, index: Index, warm: bool = False) -> None:
         retriever = Retriever(index, self.embedder, self.tokenizer, self.config)
         composer = Composer(self.tokenizer, index.doc_freq, len(index), index.article_text)
         bridge = EnglishBridge(index.doc_freq)   # its dictionary is read on the first English question
+        if warm:   # ...or now, by an upload or a reload, rather than by a visitor after the swap
+            bridge.translate("")
         self._state = (index, retriever, composer, bridge)   # one assignment: readers see old or new
 
     @property
@@ -145,7 +147,7 @@ class Assistant:
         with self._lock:   # one build at a time; questions do not wait for it
             index, report = sync_index(self.index_dir, paths, config=self.config, embedder=self.embedder,
                                        tokenizer=self.tokenizer, on_progress=progress)
-            self._use(index)
+            self._use(index, warm=True)
         return report.to_dict()
 
     def _manifest_stamp(self) -> int | None:
@@ -170,7 +172,7 @@ class Assistant:
             index = Index.load(self.index_dir, model=self.embedder.name, dim=self.embedder.dim)
             with self._lock:   # generations only grow: never swap an older one over an upload's
                 if index.manifest.get("generation", 0) > self.index.manifest.get("generation", 0):
-                    self._use(index)
+                    self._use(index, warm=True)
                     log.info("index %s changed on disk: now %d chunks", self.index_dir, len(index))
         except RagError as e:
             log.warning("the index on disk changed but does not load (%s); still answering from the "
