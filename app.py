@@ -16,23 +16,29 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import argparse  # noqa: E402
+import base64  # noqa: E402
 import hashlib  # noqa: E402
 import html  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import unicodedata  # noqa: E402
 from pathlib import Path  # noqa: E402
+from urllib.parse import quote  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
 from rag.editors import EditorGate  # noqa: E402
 from rag.errors import EmptyQuestionError, IndexWriteError, IngestError, RagError  # noqa: E402
+from rag.ingest import SUPPORTED_SUFFIXES  # noqa: E402
 
 log = logging.getLogger("app")
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-ALLOWED_SUFFIXES = (".txt", ".md")
+ALLOWED_SUFFIXES = SUPPORTED_SUFFIXES   # .txt .md .pdf .docx .html .htm
+ALLOWED_TEXT = "、".join(ALLOWED_SUFFIXES[:-1]) + " 或 " + ALLOWED_SUFFIXES[-1]
+ALL_PAPERS = "全部报纸"
 EXAMPLES = ["兰岭园新增了多少个停车位？", "金梅园百姓会客厅的主题色是什么？",
             "曹杨新村是哪一年诞生的？", "凉城新村街道党工委书记是谁？"]
 # System fonts only: gr.themes.GoogleFont would make the page fetch fonts from the internet.
@@ -74,7 +80,7 @@ def clean_filename(name: str) -> str:
     """Return a safe base name for an uploaded issue file.
 
     Drops any directory part (both / and \\), keeps letters (Chinese included), digits,
-    ``-``, ``_`` and ``.``, and refuses anything but .txt / .md.
+    ``-``, ``_`` and ``.``, and refuses any type the library cannot read.
 
     Example:
         >>> clean_filename("../../etc/第3期 社区报.TXT")
@@ -83,7 +89,7 @@ def clean_filename(name: str) -> str:
     base = unicodedata.normalize("NFKC", name or "").replace("\\", "/").split("/")[-1]
     stem, dot, suffix = base.rpartition(".")
     if not dot or f".{suffix.lower()}" not in ALLOWED_SUFFIXES:
-        raise UploadRejected(f"只能添加 .txt 或 .md 文件，收到的是「{base or name}」。")
+        raise UploadRejected(f"只能添加 {ALLOWED_TEXT} 文件，收到的是「{base or name}」。")
     stem = re.sub(r"[^\w\-.]+", "_", stem).strip("._-")[:80] or "upload"
     return f"{stem}.{suffix.lower()}"
 
@@ -132,15 +138,42 @@ def render_answer(answer) -> str:
         parts.append('<div class="rag-sources"><div class="rag-sources-h">来源</div>')
         for c in answer.citations:
             section = c.section if not c.section or c.section.startswith("【") else f"【{c.section}】"
-            meta = " · ".join(html.escape(x) for x in (section, c.source) if x)
+            meta = " · ".join(html.escape(x) for x in (section, source_label(c)) if x)
             parts.append(
-                f'<div class="rag-src"><span class="rag-ref">[{int(c.n)}]</span> '
+                f'<div class="rag-src" title="点击查看原文"><span class="rag-ref">[{int(c.n)}]</span> '
                 f'<span class="rag-src-title">{html.escape(c.title or "（无标题）")}</span>'
-                f'<div class="rag-meta">{meta}</div>'
+                f'<div class="rag-meta">{meta} {_cite_link(c)}</div>'
                 f'<div class="rag-quote">{highlight(c.quote, answer.short_answer)}</div></div>')
         parts.append("</div>")
     parts.append("</div>")
     return "".join(parts)
+
+
+def _date_label(date: str) -> str:
+    """"2021-03" -> "2021年3月", "2021-03-15" -> "2021年3月15日", "2021" -> "2021年"."""
+    parts = [int(p) for p in date.split("-") if p.isdigit()]
+    return "".join(f"{n}{unit}" for n, unit in zip(parts, "年月日"))
+
+
+def source_label(c) -> str:
+    """Where a citation comes from, as a reader names it: "凉城社区晨报 · 2021年3月 · 第2版 · 第2页".
+
+    Without the paper's name the file name stands first: "青桐苑_第1期.txt · 第1期".
+    """
+    page = getattr(c, "page", None)
+    fields = [getattr(c, "paper", "") or c.source, _date_label(getattr(c, "date", "") or ""),
+              getattr(c, "issue", ""), f"第{int(page)}页" if page else ""]
+    return " · ".join(f for f in fields if f)
+
+
+def _cite_link(c) -> str:
+    """The 查看原文 link; its href carries what the source viewer needs (see VIEWER_JS).
+
+    The chat's HTML sanitizer drops data- attributes but keeps a fragment link.
+    """
+    data = json.dumps({"source": c.source, "page": getattr(c, "page", None), "quote": c.quote},
+                      ensure_ascii=False)
+    return f'<a class="rag-open" href="#cite:{html.escape(quote(data, safe=""), quote=True)}">查看原文</a>'
 
 
 def render_error(message: str) -> str:
@@ -218,10 +251,16 @@ def recover_uploads(uploads_dir: Path, indexed: dict) -> list[str]:
     return lost
 
 
-def reply_to(assistant, question: str, previous: list[str]) -> str:
-    """The assistant's chat message for ``question`` as HTML; errors become a message."""
+def reply_to(assistant, question: str, previous: list[str], paper: str | None = None,
+             since: str | None = None, until: str | None = None) -> str:
+    """The assistant's chat message for ``question`` as HTML; errors become a message.
+
+    ``paper``/``since``/``until`` come from the chat's filter selector ("全部" or empty: none).
+    """
+    filters = {k: v.strip() for k, v in dict(paper=paper, since=since, until=until).items()
+               if v and v.strip() and v != ALL_PAPERS}
     try:
-        return render_answer(assistant.ask(question, previous=list(previous)))
+        return render_answer(assistant.ask(question, previous=list(previous), **filters))
     except EmptyQuestionError:
         return render_error("请先输入一个问题。")
     except RagError as exc:
@@ -284,15 +323,18 @@ def question_html(question: str) -> str:
     return f'<div class="rag-question">{"<br>".join(lines)}</div>'
 
 
-def chat_turn(assistant, question: str, history: list, questions: list[str]) -> tuple[str, list, list[str]]:
-    """One turn of the chat: (cleared box, history with the escaped question and its answer, questions)."""
+def chat_turn(assistant, question: str, history: list, questions: list[str], paper: str | None = None,
+              since: str | None = None, until: str | None = None) -> tuple[str, list, list[str]]:
+    """One turn of the chat: (cleared box, history with the escaped question and its answer,
+    questions); ``paper``/``since``/``until`` as in :func:`reply_to`."""
     question = (question or "").strip()
     history = list(history or [])
     if not question:
         history.append({"role": "assistant", "content": render_error("请先输入一个问题。")})
         return "", history, questions
     history.append({"role": "user", "content": question_html(question)})
-    history.append({"role": "assistant", "content": reply_to(assistant, question, questions)})
+    history.append({"role": "assistant",
+                    "content": reply_to(assistant, question, questions, paper, since, until)})
     return "", history, [*questions, question]
 
 
@@ -326,7 +368,8 @@ def _upload_panel(gate: EditorGate, notice: str):
         if gate.mode == "password":
             password = gr.Textbox(label="编辑口令", type="password", elem_id="rag-editor-password",
                                   placeholder="先输入编辑口令，再选择文件")
-        gr.Markdown(f"上传 .txt 或 .md 文件（不超过 {MAX_UPLOAD_BYTES // 2**20} MB）。"
+        gr.Markdown(f"上传 {ALLOWED_TEXT} 文件（不超过 {MAX_UPLOAD_BYTES // 2**20} MB）："
+                    "PDF 需带文字层（扫描件请先识别文字）；网页请保存文章页本身。"
                     "只为新内容计算向量；索引完成前，问题照常用现有索引回答。")
         upload = gr.File(label="选择文件", type="filepath", file_count="single",
                          elem_id="rag-upload", height=150)
@@ -346,8 +389,8 @@ def build_demo(assistant, gate: EditorGate | None = None, interrupted: list[str]
     notice = "".join(f'<div class="rag-error">上次上传「{html.escape(name)}」时服务器中断，'
                      "该文件未添加，请重新上传。</div>" for name in interrupted)
 
-    def respond(question, history, questions):
-        return chat_turn(assistant, question, history, questions)
+    def respond(question, history, questions, paper=None, since=None, until=None):
+        return chat_turn(assistant, question, history, questions, paper, since, until)
 
     def add_issue(path, password="", request: gr.Request = None, progress=gr.Progress()):
         if not path:
@@ -382,15 +425,17 @@ def build_demo(assistant, gate: EditorGate | None = None, interrupted: list[str]
             gr.HTML('<span class="rag-try">试试：</span>', scale=0, min_width=40)
             example_buttons = [gr.Button(q, size="sm", variant="secondary", scale=0)
                                for q in EXAMPLES]
+        selector = filter_selector(assistant.status())
         panel = _upload_panel(gate, notice)
 
         # Every way of asking shares one pool of CHAT_WORKERS (see above).
         chat_io = dict(outputs=[box, chatbot, questions], show_progress="minimal",
                        concurrency_id="chat", concurrency_limit=CHAT_WORKERS)
-        box.submit(respond, [box, chatbot, questions], api_name="ask", **chat_io)
-        send.click(respond, [box, chatbot, questions], api_visibility="undocumented", **chat_io)
+        box.submit(respond, [box, chatbot, questions, *selector], api_name="ask", **chat_io)
+        send.click(respond, [box, chatbot, questions, *selector], api_visibility="undocumented", **chat_io)
         for button in example_buttons:
-            button.click(respond, [button, chatbot, questions], api_visibility="undocumented", **chat_io)
+            button.click(respond, [button, chatbot, questions, *selector], api_visibility="undocumented",
+                         **chat_io)
         chatbot.clear(lambda: [], None, questions, api_visibility="private")
         demo.load(lambda: render_status(assistant.status()), None, status, show_progress="hidden",
                   api_visibility="private")
@@ -399,6 +444,7 @@ def build_demo(assistant, gate: EditorGate | None = None, interrupted: list[str]
             upload.upload(add_issue, [upload, *([password] if password else [])],
                           [upload_msg, status, upload], api_name="add_issue", concurrency_limit=1,
                           concurrency_id="upload", show_progress_on=upload)
+        source_viewer(assistant)
     # api_open=False: no REST route skips the queue, so the limits above hold for every client.
     # Queue positions go out every 2 s, not to every waiting client after every answer (with 20
     # waiting, 20 messages an answer): measured 52.8 -> 47.5 ms server and 16.7 -> 13.2 ms client
@@ -407,11 +453,123 @@ def build_demo(assistant, gate: EditorGate | None = None, interrupted: list[str]
     return demo
 
 
+# -- the source viewer: a click on a citation shows the PDF page or the article ----------
+
+VIEWER_JS = """
+() => {
+  document.addEventListener("click", (event) => {
+    const cite = event.target.closest(".rag-src");
+    const link = cite && cite.querySelector("a.rag-open");
+    const box = document.querySelector("#rag-cite-request textarea");
+    const button = document.querySelector("#rag-cite-open");
+    if (!link || !box || !button) return;
+    event.preventDefault();
+    box.value = decodeURIComponent(link.getAttribute("href").replace(/^#cite:/, ""));
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+    setTimeout(() => button.click(), 60);
+  });
+}
+"""
+VIEWER_CSS = """
+.rag-src { cursor: pointer; }
+.rag-src:hover .rag-src-title { text-decoration: underline; }
+.rag-open { color: var(--color-accent) !important; margin-left: 0.4em; white-space: nowrap; }
+.rag-hidden { display: none !important; }
+#rag-viewer img.rag-page { width: 100%; max-width: 900px; border: 1px solid var(--border-color-primary); }
+#rag-viewer .rag-article p { line-height: 1.8; margin: 0.4em 0; }
+#rag-viewer mark { background: #ffe58f; color: inherit; padding: 0 2px; }
+"""
+
+
+def _mark_quote(text: str, quote: str) -> str:
+    """The article text as HTML paragraphs, the quote marked where it stands."""
+    at = text.find(quote) if quote else -1
+    if at < 0:
+        return "".join(f"<p>{highlight(p, quote)}</p>" for p in text.split("\n") if p.strip())
+    marked = (html.escape(text[:at]) + "\x00" + html.escape(quote) + "\x01" + html.escape(text[at + len(quote):]))
+    paras = [p for p in marked.split("\n") if p.strip()]
+    out, open_mark = [], False
+    for p in paras:   # a quote never spans paragraphs, but keep the tags balanced if it did
+        p = ("<mark>" if open_mark else "") + p.replace("\x00", "<mark>").replace("\x01", "</mark>")
+        open_mark = p.count("<mark>") > p.count("</mark>")
+        out.append(f"<p>{p}{'</mark>' if open_mark else ''}</p>")
+    return "".join(out)
+
+
+def render_source(view) -> str:
+    """The viewer's HTML for a ``rag.sourceview.SourceView``: the page image, or the article."""
+    page_label = f"第{view.page}页" if view.page else ""
+    meta = view.meta or {}
+    issue = meta.get("issue", "")
+    pages = meta.get("page_issues") or []
+    if view.page and 0 < view.page <= len(pages) and pages[view.page - 1]:
+        issue = pages[view.page - 1]
+    label = " · ".join(x for x in (meta.get("paper", ""), _date_label(meta.get("date", "")), issue,
+                                   page_label) if x)
+    parts = ['<div class="rag-viewer-head">',
+             f'<span class="rag-src-title">{html.escape(view.title or view.source)}</span>',
+             f'<div class="rag-meta">{html.escape(" · ".join(x for x in (label, view.source) if x))}']
+    if meta.get("url", "").startswith(("http://", "https://")):
+        parts.append(f' · <a href="{html.escape(meta["url"], quote=True)}" target="_blank" '
+                     'rel="noopener noreferrer">原网页</a>')
+    parts.append("</div></div>")
+    if view.image:
+        data = base64.b64encode(view.image).decode("ascii")
+        parts.append(f'<img class="rag-page" alt="{html.escape(page_label)}，引文已标出" '
+                     f'src="data:image/png;base64,{data}">')
+    if view.text and not view.image:
+        parts.append(f'<div class="rag-article">{_mark_quote(view.text, view.quote)}</div>')
+    return "".join(parts)
+
+
+def open_source(assistant, request: str) -> str:
+    """The viewer's HTML for a clicked citation (JSON with source, page and quote)."""
+    from rag.sourceview import view_source
+    try:
+        data = json.loads(request or "")
+        source, quote = str(data["source"]), str(data.get("quote") or "")
+        page = int(data["page"]) if data.get("page") else None
+    except (ValueError, KeyError, TypeError):
+        return render_error("无法打开这条出处，请重新提问后再点击。")
+    try:
+        return render_source(view_source(assistant.index, source, quote, page))
+    except RagError as exc:
+        return render_error(f"无法打开原文：{exc}")
+    except Exception:   # the page must show a message, never a stack trace
+        log.exception("showing %s failed", source)
+        return render_error("无法打开原文，详情见服务器日志。")
+
+
+def source_viewer(assistant) -> None:
+    """The 原文 panel under the chat, filled when a citation is clicked (see VIEWER_JS)."""
+    with gr.Group(elem_id="rag-viewer-box"):
+        viewer = gr.HTML('<div class="rag-meta">点击答案下方的出处，可查看原文（PDF 显示原版面，引文已标出）。</div>',
+                         elem_id="rag-viewer")
+    request = gr.Textbox(elem_id="rag-cite-request", elem_classes=["rag-hidden"], show_label=False)
+    button = gr.Button("open", elem_id="rag-cite-open", elem_classes=["rag-hidden"])
+    button.click(lambda r: open_source(assistant, r), request, viewer, show_progress="minimal").then(
+        None, None, None, js="() => document.getElementById('rag-viewer')?.scrollIntoView({behavior: 'smooth'})")
+
+
+def filter_selector(status: dict) -> list:
+    """The paper and date-range selector (an accordion); its three inputs, for the chat handlers."""
+    dates = status.get("dates") or ["", ""]
+    with gr.Accordion("只看某份报纸或某段时间", open=False, elem_id="rag-filter"):
+        with gr.Row():
+            paper = gr.Dropdown([ALL_PAPERS, *status.get("papers", [])], value=ALL_PAPERS, label="报纸",
+                                elem_id="rag-paper", scale=2)
+            since = gr.Textbox(label="从（年-月）", placeholder=dates[0][:7] or "2024-01", elem_id="rag-since",
+                               scale=1)
+            until = gr.Textbox(label="到（年-月）", placeholder=dates[-1][:7] or "2024-12", elem_id="rag-until",
+                               scale=1)
+    return [paper, since, until]
+
+
 def launch_options() -> dict:
     """Keyword arguments for ``demo.launch``: local fonts only, no telemetry, upload cap."""
     theme = gr.themes.Default(primary_hue="red", font=FONTS, font_mono=MONO_FONTS)
-    return dict(theme=theme, css=CSS, max_file_size=MAX_UPLOAD_BYTES, footer_links=["api"],
-                enable_monitoring=False, ssr_mode=False, run_history=False)
+    return dict(theme=theme, css=CSS + VIEWER_CSS, js=VIEWER_JS, max_file_size=MAX_UPLOAD_BYTES,
+                footer_links=["api"], enable_monitoring=False, ssr_mode=False, run_history=False)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

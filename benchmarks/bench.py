@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from rag.config import Config                      # noqa: E402
 from rag.ingest import read_issue                  # noqa: E402
@@ -260,6 +260,8 @@ def main() -> None:
     ap.add_argument("--overhead-chunks", type=int, default=600, help="corpus size for the overhead test")
     ap.add_argument("--real-large", action="store_true",
                     help="embed the large index with the real model too (slow: ~13 chunks/s on 2 cores)")
+    ap.add_argument("--scale", default="100000,1000000",
+                    help="index sizes for the scale part (benchmarks/scale.py); '' skips it")
     ap.add_argument("--embed-chunks", type=int, default=1000,
                     help="real-article chunks for the onnx vs torch build (default 1000; 0 skips it)")
     ap.add_argument("--questions", type=Path, default=QUESTIONS)
@@ -342,12 +344,23 @@ def main() -> None:
         res["serve_seeds"] = serve_in_child(seed_dir, args)
         another = write_copies(work / "new-issue-2", copies + 2, 1)[0]
         res["serve_large"] = serve_in_child(large_dir, args, add=another)
+        if args.scale:
+            res["scale"] = scale_part(work, args, seed_dir, real, tok, copies, say)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     res["total_s"] = round(time.perf_counter() - started, 1)
     report(res)
     if args.out:
         args.out.write_text(json.dumps(res, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def scale_part(work: Path, args, seed_dir: Path, real, tok, copies: int, say) -> dict:
+    """100k and 1M chunks, Qdrant local mode at 100k: see benchmarks/scale.py."""
+    from rag.index import Index
+    from scale import run_scale
+    sizes = [int(x) for x in args.scale.split(",") if x.strip()]
+    issue = write_copies(work / "new-issue-3", copies + 3, 1)[0]
+    return run_scale(work / "scale", sizes, Index.load(seed_dir), real, tok, args, issue, say)
 
 
 def report(r: dict) -> None:
@@ -385,6 +398,9 @@ def report(r: dict) -> None:
     rows.append((f"serving peak RSS, then add_files(1 issue) @ {sl['chunks']}",
                  f"{sl['peak_before_add_mb']} -> {sl['peak_after_add_mb']} MB ({sl['add_files_s']} s)",
                  "<= 1536 MB", ok(sl["peak_after_add_mb"] <= 1536)))
+    if "scale" in r:
+        from scale import report_rows
+        rows += report_rows(r["scale"])
     if "embedding_backends" in r:
         rows = embedding_rows(r) + rows
     width, vwidth = (max(len(row[i]) for row in rows) for i in (0, 1))

@@ -29,15 +29,17 @@ def get_assistant(index_dir: str | Path | None = None) -> Assistant:
 
 
 def answer(question: str, index_dir: str | Path | None = None,
-           previous: Sequence[str] | None = None) -> Answer:
+           previous: Sequence[str] | None = None, *, paper: str | None = None,
+           since: str | None = None, until: str | None = None) -> Answer:
     """Answer a question from the newspaper index, with citations.
 
     The model and index load once per process; a missing default index is built from
-    the bundled seeds on first use.
+    the bundled seeds on first use. ``paper`` keeps to one paper, ``since``/``until``
+    (YYYY, YYYY-MM or YYYY-MM-DD) to a date range.
 
     Example:
         >>> a = answer("兰岭园新增了多少个停车位？")      # doctest: +SKIP
         >>> a.short_answer, a.citations[0].source       # doctest: +SKIP
         ('7个停车位', '000_54cc604d7de70b0b.txt')
     """
-    return get_assistant(index_dir).ask(question, previous)
+    return get_assistant(index_dir).ask(question, previous, paper=paper, since=since, until=until)

@@ -27,6 +27,7 @@ class Chunk:
         text: whole sentences of the article; paragraphs are separated by ``\\n``.
         cuts: offsets in ``text`` where a page break was repaired (quotes must not span them).
         page: 1-based page of a paged file (PDF) where the chunk starts; None otherwise.
+        page_marks: ``(offset, page)`` pairs: where in ``text`` a later page begins.
         paper / date / issue / url: the issue's metadata where the file states it: the
             paper's name, the date as ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``, the issue or
             page label ("第123期", "第2版"), the article's web address; "" when unknown.
@@ -46,6 +47,24 @@ class Chunk:
     date: str = ""
     issue: str = ""
     url: str = ""
+    page_marks: tuple[tuple[int, int], ...] = ()
+
+    def page_of(self, quote: str) -> int | None:
+        """The page on which ``quote`` (a piece of ``text``) starts; ``page`` if it is not found.
+
+        Example:
+            >>> c = Chunk("a.pdf#0.0", "a.pdf", "", "", 0, 0, "", "甲。乙。", page=1, page_marks=((2, 2),))
+            >>> c.page_of("乙。"), c.page_of("甲。")
+            (2, 1)
+        """
+        at = self.text.find(quote)
+        if self.page is None or at < 0:
+            return self.page
+        page = self.page
+        for offset, p in self.page_marks:
+            if offset <= at:
+                page = p
+        return page
 
     @property
     def embed_text(self) -> str:
@@ -106,22 +125,31 @@ def chunk_article(article: Article, size: int = 300, overlap: int = 60) -> list[
         >>> [c.text for c in chunk_article(art, size=2, overlap=0)]
         ['甲。', '乙。']
     """
-    # (sentence, sub-heading in force, global offset of each repaired cut inside it)
-    units: list[tuple[str, str, tuple[int, ...]]] = []
+    # (sentence, sub-heading in force, offset of each repaired cut inside it,
+    #  page where it starts, (offset, page) of each page turn inside it)
+    units: list[tuple[str, str, tuple[int, ...], int | None, tuple[tuple[int, int], ...]]] = []
     heading = ""
     for block in article.blocks:
         if block.kind == "heading":
             heading = block.text
             continue
-        start = 0
+        if block.kind not in ("text", "caption"):
+            continue
+        start, page = 0, block.page
         for s in split_sentences(block.text, max_chars=size):
             cuts = tuple(c - start for c in block.cuts if start < c < start + len(s))
-            units.append((s, heading, cuts))
+            marks = []
+            for offset, p in block.page_marks:
+                if offset <= start:
+                    page = p
+                elif offset < start + len(s):
+                    marks.append((offset - start, p))
+            units.append((s, heading, cuts, page, tuple(marks)))
             start += len(s)
         # The last sentence of a block ends its paragraph.
         if units:
-            s, h, c = units[-1]
-            units[-1] = (s if s.endswith("\n") else s + "\n", h, c)
+            s, *rest = units[-1]
+            units[-1] = (s if s.endswith("\n") else s + "\n", *rest)
 
     chunks: list[Chunk] = []
     i = 0
@@ -132,15 +160,20 @@ def chunk_article(article: Article, size: int = 300, overlap: int = 60) -> list[
                                              and units[j][1] == units[i][1])):
             length += len(units[j][0])
             j += 1
-        text, cuts = "", []
-        for s, _, c in units[i:j]:
+        text, cuts, marks, page = "", [], [], units[i][3]
+        for s, _, c, p, m in units[i:j]:
             cuts.extend(len(text) + x for x in c)
+            if p != page:
+                marks.append((len(text), p))
+                page = p
+            marks.extend((len(text) + x, q) for x, q in m)
+            page = marks[-1][1] if marks else page
             text += s
         chunks.append(Chunk(
             id=f"{article.source}#{article.position}.{len(chunks)}",
             source=article.source, section=article.section, title=article.title,
             article=article.position, position=len(chunks), heading=units[i][1],
-            text=text.rstrip("\n"), cuts=tuple(cuts)))
+            text=text.rstrip("\n"), cuts=tuple(cuts), page=units[i][3], page_marks=tuple(marks)))
         if j >= len(units):
             break
         # Step back over trailing sentences that fit in the overlap, never to i itself.

@@ -34,6 +34,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         index_dir = _index_dir(args)
         base = read_manifest(index_dir).get("config", {}) if (index_dir / MANIFEST).exists() else {}
         config = Config.from_dict({**base, **changes})
+    config = _backend_config(args, config)
     _, report = sync_index(_index_dir(args), args.paths, config=config, progress=not args.json,
                            wait=not args.no_wait)
     if args.json:
@@ -45,9 +46,26 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backend_config(args: argparse.Namespace, config):
+    """--backend/--qdrant on top of the recorded (or given) config; None when neither is given."""
+    if not (args.backend or args.qdrant):
+        return config
+    from .config import Config
+    from .index import MANIFEST, read_manifest
+    index_dir = _index_dir(args)
+    if config is None:
+        config = Config.from_dict(read_manifest(index_dir).get("config", {})) \
+            if (index_dir / MANIFEST).exists() else Config()
+    backend = args.backend or ("qdrant" if args.qdrant else config.backend)
+    qdrant = args.qdrant or (config.qdrant if backend == "qdrant" else "")
+    if qdrant and "://" not in qdrant:
+        qdrant = str(Path(qdrant).resolve())   # a folder: recorded absolute, like the sources
+    return config.replace(backend=backend, qdrant=qdrant)
+
+
 def _cmd_ask(args: argparse.Namespace) -> int:
     from .service import Assistant
-    a = Assistant(_index_dir(args)).ask(args.question)
+    a = Assistant(_index_dir(args)).ask(args.question, paper=args.paper, since=args.since, until=args.until)
     if args.json:
         print(json.dumps(a.to_dict(), ensure_ascii=False, indent=1))
         return 0
@@ -55,7 +73,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         print(f"答：{a.short_answer}")
     print(a.text)
     for c in a.citations:
-        print(f"[{c.n}] {c.source} 【{c.section}】《{c.title}》\n    “{c.quote}”")
+        where = " ".join(x for x in (c.paper, c.date, c.issue, f"第{c.page}页" if c.page else "") if x)
+        print(f"[{c.n}] {c.source}{f' ({where})' if where else ''} 【{c.section}】《{c.title}》\n    “{c.quote}”")
     return 0
 
 
@@ -99,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--model", help="embedding model (hub id or folder); changing it re-embeds everything")
+    p.add_argument("--backend", choices=["local", "qdrant"],
+                   help="where vectors and tokens live: local files (FAISS + bm25s, the default) or Qdrant")
+    p.add_argument("--qdrant", metavar="URL_OR_PATH",
+                   help="Qdrant server URL (http://host:6333) or a folder for qdrant-client's local mode")
     p.add_argument("--embedding-backend", choices=("onnx", "torch"),
                    help="onnx: int8 copy of the model, ~2.5x faster (default); torch: fp32. "
                         "Recorded in the manifest; changing it re-embeds everything")
@@ -109,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer one question")
     common(p)
     p.add_argument("--json", action="store_true", help="print Answer.to_dict() as JSON")
+    p.add_argument("--paper", help="only this paper's issues (its name as the files give it)")
+    p.add_argument("--since", metavar="YYYY-MM", help="only issues from this month on (YYYY, YYYY-MM or YYYY-MM-DD)")
+    p.add_argument("--until", metavar="YYYY-MM", help="only issues up to this month")
     p.add_argument("question")
     p.set_defaults(func=_cmd_ask)
     p = sub.add_parser("eval", help="score answers on a JSONL question file")

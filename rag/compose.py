@@ -157,7 +157,7 @@ class Composer:
             quote = _quote(c)
             ch = c.hit.chunk
             citations.append(Citation(n, ch.source, ch.section, ch.title, quote, round(c.score, 4),
-                                      ch.page, ch.paper, ch.date, ch.issue, ch.url))
+                                      ch.page_of(quote), ch.paper, ch.date, ch.issue, ch.url))
             parts.append(f"{_display(c)}[{n}]")
         return Answer(question, True, "".join(parts), best.span, tuple(citations))
 

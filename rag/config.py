@@ -30,6 +30,13 @@ class Config:
         rrf_k: the constant of reciprocal rank fusion.
         batch_size: embedding batch size.
         max_question_chars: longer questions are truncated to this many characters.
+        exact_limit: from this many chunks on, the base part's vectors are searched through
+            IVF lists of half-precision codes instead of exactly (see benchmarks/bench.py for the measurement).
+        tail_limit: chunks added since the base was written are kept in a small exact tail
+            part until there are more than this many; then they are appended to the base.
+        backend: "local" (FAISS + bm25s files in the index folder) or "qdrant".
+        qdrant: for the qdrant backend, a server URL (http://host:6333) or a folder for
+            qdrant-client's embedded local mode.
         embedding_backend: ``onnx`` (int8 copy of the model, ONNX Runtime) or ``torch``
             (fp32); changing it re-embeds every chunk.
     """
@@ -43,15 +50,24 @@ class Config:
     rrf_k: int = 60
     batch_size: int = 16
     max_question_chars: int = 400
+    exact_limit: int = 50_000
+    tail_limit: int = 20_000
+    backend: str = "local"
+    qdrant: str = ""
     embedding_backend: str = DEFAULT_BACKEND
 
     def __post_init__(self) -> None:
         if not self.model or not isinstance(self.model, str):
             raise ConfigError(f"model must be a non-empty string, got {self.model!r}")
-        for name in ("chunk_size", "top_k", "rrf_k", "batch_size", "max_question_chars"):
+        for name in ("chunk_size", "top_k", "rrf_k", "batch_size", "max_question_chars", "exact_limit",
+                     "tail_limit"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.backend not in ("local", "qdrant"):
+            raise ConfigError(f"backend must be 'local' or 'qdrant', got {self.backend!r}")
+        if self.backend == "qdrant" and not self.qdrant:
+            raise ConfigError("the qdrant backend needs a location: --qdrant http://host:6333 or --qdrant FOLDER")
         if not isinstance(self.chunk_overlap, int) or not 0 <= self.chunk_overlap < self.chunk_size:
             raise ConfigError(
                 f"chunk_overlap must be an integer in [0, chunk_size={self.chunk_size}), "

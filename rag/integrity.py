@@ -5,36 +5,66 @@ the manifest carries a CRC-32 of its own content. A truncated or overwritten fil
 found by name before any parser reads it (a flipped byte inside a vector or a chunk's text
 parses fine and would silently answer wrong). CRC-32 finds accidental damage, which is
 the point here, and reads about 1 GB/s; it is no defence against deliberate tampering.
-Indexes saved before these fields existed load without the check.
+
+Files over 64 MB (a large base part's vectors) are checked by size and by the CRC of their
+first and last MiB only: reading gigabytes at every start would undo their memory mapping.
+A file a new generation hard-links from the previous one keeps its recorded checksum
+instead of being read again. Indexes saved before these fields existed load without checks.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import zlib
 from pathlib import Path
 
 from .errors import IndexFormatError
 
-__all__ = ["file_checksums", "verify_files", "seal_manifest", "verify_manifest"]
+__all__ = ["seal_manifest", "verify_files", "verify_manifest"]
 
 _BLOCK = 1 << 20
+_WHOLE_LIMIT = 64 << 20
 FILES_KEY = "gen_files"
 SEAL_KEY = "manifest_crc32"
 
 
-def _crc32(path: Path) -> str:
+def _crc32(path: Path, size: int) -> dict:
     crc = 0
     with open(path, "rb") as f:
-        while block := f.read(_BLOCK):
-            crc = zlib.crc32(block, crc)
-    return f"{crc:08x}"
+        if size <= _WHOLE_LIMIT:
+            while block := f.read(_BLOCK):
+                crc = zlib.crc32(block, crc)
+            return {"crc32": f"{crc:08x}"}
+        crc = zlib.crc32(f.read(_BLOCK))
+        f.seek(size - _BLOCK)
+        return {"crc32_ends": f"{zlib.crc32(f.read(_BLOCK), crc):08x}"}
 
 
-def file_checksums(folder: Path) -> dict[str, dict]:
-    """``{relative path: {"bytes", "crc32"}}`` of every file under ``folder``, sorted by path."""
-    return {p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "crc32": _crc32(p)}
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def seal_manifest(manifest: dict, gen_dir: Path, old_gen: Path | None = None,
+                  old_manifest: dict | None = None) -> dict:
+    """The manifest with the checksums of ``gen_dir``'s files and of itself; files hard-linked
+    from ``old_gen`` keep their checksums from ``old_manifest``."""
+    old_files = (old_manifest or {}).get(FILES_KEY) or {}
+    files = {}
+    for path in sorted(p for p in gen_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(gen_dir).as_posix()
+        if rel in old_files and old_gen is not None and _same_file(path, old_gen / rel):
+            files[rel] = old_files[rel]
+        else:
+            size = path.stat().st_size
+            files[rel] = {"bytes": size, **_crc32(path, size)}
+    out = {k: v for k, v in manifest.items() if k != SEAL_KEY}
+    out[FILES_KEY] = files
+    out[SEAL_KEY] = _manifest_crc(out)
+    return out
 
 
 def verify_files(folder: Path, manifest: dict, fix: str) -> None:
@@ -46,7 +76,7 @@ def verify_files(folder: Path, manifest: dict, fix: str) -> None:
             problem = (f"{size} bytes, the manifest recorded {want['bytes']} (truncated or overwritten)"
                        if size != want["bytes"] else
                        "its content does not match the checksum in the manifest (corrupted)"
-                       if _crc32(path) != want["crc32"] else None)
+                       if _crc32(path, size) != {k: v for k, v in want.items() if k != "bytes"} else None)
         except FileNotFoundError:
             problem = "missing"
         except OSError as e:
@@ -58,14 +88,6 @@ def verify_files(folder: Path, manifest: dict, fix: str) -> None:
 def _manifest_crc(manifest: dict) -> str:
     body = {k: v for k, v in manifest.items() if k != SEAL_KEY}
     return f"{zlib.crc32(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()):08x}"
-
-
-def seal_manifest(manifest: dict, gen_dir: Path) -> dict:
-    """The manifest with the checksums of ``gen_dir``'s files and of itself."""
-    out = {k: v for k, v in manifest.items() if k != SEAL_KEY}
-    out[FILES_KEY] = file_checksums(gen_dir)
-    out[SEAL_KEY] = _manifest_crc(out)
-    return out
 
 
 def verify_manifest(path: Path, manifest: dict, fix: str) -> None:

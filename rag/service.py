@@ -12,6 +12,7 @@ from .compose import Answer, Composer
 from .config import Config
 from .errors import EmptyQuestionError, RagError
 from .english import EnglishBridge
+from .filters import Where
 from .index import MANIFEST, Index, read_manifest
 from .question import is_chinese
 from .retrieve import Retriever
@@ -104,12 +105,18 @@ class Assistant:
     def index(self) -> Index:
         return self._state[0]
 
-    def ask(self, question: str, previous: Sequence[str] | None = None) -> Answer:
+    def ask(self, question: str, previous: Sequence[str] | None = None, *, paper: str | None = None,
+            since: str | None = None, until: str | None = None) -> Answer:
         """Answer one question; ``previous`` holds the conversation's earlier questions.
+
+        ``paper`` keeps to one paper's issues, ``since``/``until`` (YYYY, YYYY-MM or
+        YYYY-MM-DD) to a date range.
 
         Raises:
             EmptyQuestionError: the question is empty or only whitespace.
+            ConfigError: a date bound is not a date.
         """
+        where = Where(paper=paper or None, since=since or None, until=until or None)
         if not isinstance(question, str) or not question.strip():
             raise EmptyQuestionError("the question is empty; type a question, e.g. 兰岭园新增了多少个停车位？")
         question = "".join(ch for ch in question if ch.isprintable() or ch in "\n\t")
@@ -126,11 +133,11 @@ class Assistant:
             # question by embedding, only those of the best two chunks, to keep it cheap.
             english = bridge.translate(query)
             words = " ".join(english.terms)
-            hits = retriever.search(words if len(english.terms) >= 2 else f"{query} {words}")[:2]
+            hits = retriever.search(words if len(english.terms) >= 2 else f"{query} {words}", where=where)[:2]
             qvec = self.embedder.embed_queries([query])[0]
             similarity = lambda sentences: self.embedder.embed_passages(sentences) @ qvec
         else:
-            hits = retriever.search(query)
+            hits = retriever.search(query, where=where)
         answer = composer.compose(query, hits, similarity, asked=question, english=english)
         return dataclasses.replace(answer, question=question)
 
@@ -146,7 +153,7 @@ class Assistant:
         """
         with self._lock:   # one build at a time; questions do not wait for it
             index, report = sync_index(self.index_dir, paths, config=self.config, embedder=self.embedder,
-                                       tokenizer=self.tokenizer, on_progress=progress)
+                                       tokenizer=self.tokenizer, on_progress=progress, current=self.index)
             self._use(index, warm=True)
         return report.to_dict()
 
@@ -183,4 +190,13 @@ class Assistant:
     def status(self) -> dict:
         m = self.index.manifest
         return {"documents": m.get("documents", 0), "articles": m.get("articles", 0),
-                "chunks": len(self.index), "model": m.get("model", ""), "index_dir": str(self.index_dir)}
+                "chunks": len(self.index), "model": m.get("model", ""), "index_dir": str(self.index_dir),
+                "backend": m.get("backend", "local"), **issue_labels(m)}
+
+
+def issue_labels(manifest: dict) -> dict:
+    """The papers the index holds and the first and last issue date (for filter selectors)."""
+    files = manifest.get("files", {}).values()
+    dates = sorted(d for f in files for d in f.get("dates", []))
+    return {"papers": sorted({p for f in files for p in f.get("papers", [])}),
+            "dates": dates[:1] + dates[-1:]}

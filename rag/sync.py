@@ -8,11 +8,13 @@ model name + hash of the chunk text.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import os
 import shutil
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass, asdict
@@ -27,8 +29,9 @@ from .clean import clean_text
 from .config import Config
 from .errors import ConfigError, IngestError, IndexFormatError, IndexVersionError, IndexWriteError
 from .index import MANIFEST, Index, read_manifest
-from .ingest import find_issue_files, read_issue
+from .ingest import Document, find_issue_files, read_document
 from .lock import writer_lock
+from .meta import IssueMeta
 from .segment import segment_issue
 from .tokenize import ChineseTokenizer
 
@@ -72,11 +75,17 @@ def default_sources() -> list[Path]:
     return [local.resolve() if local.is_dir() else Path(__file__).resolve().parent.parent / "seeds"]
 
 
-def issue_chunks(text: str, source: str, config: Config,
+def issue_chunks(text: str | Document, source: str, config: Config,
                  tokenizer: ChineseTokenizer) -> tuple[int, list[Chunk]]:
-    """Clean, segment and chunk one issue's text: (number of articles, chunks)."""
-    articles = segment_issue(clean_text(text, tokenizer.words), source)
-    chunks = [c for a in articles for c in chunk_article(a, config.chunk_size, config.chunk_overlap)]
+    """Clean, segment and chunk one issue (its text, or a read Document): (articles, chunks).
+
+    Each chunk carries the issue's metadata (paper, date, issue or page label, URL).
+    """
+    doc = text if isinstance(text, Document) else Document(text, IssueMeta())
+    articles = segment_issue(clean_text(doc.text, tokenizer.words, doc.layout), source)
+    m = doc.meta
+    chunks = [dataclasses.replace(c, paper=m.paper, date=m.date, issue=m.issue_on(c.page), url=m.url)
+              for a in articles for c in chunk_article(a, config.chunk_size, config.chunk_overlap)]
     return len(articles), chunks
 
 
@@ -115,15 +124,59 @@ def _collect_files(sources: Iterable[Path]) -> tuple[dict[str, Path], list[Path]
     return files, kept_sources
 
 
+def _read_changed(files: dict[str, Path], old_files: dict[str, dict], config: Config,
+                  tokenizer: ChineseTokenizer, note: ProgressFn) -> tuple[dict, set[str], list[Chunk]]:
+    """Read every new or changed file before anything is written: one bad file stops the sync.
+
+    Returns the manifest entry of every file, the names of the unchanged ones (their chunks
+    stay in the index as they are) and the chunks of the others.
+    """
+    entries, keep, chunks, errors = {}, set(), [], []
+    note(0.0, f"reading {len(files)} issue files")
+    for name in sorted(files):
+        path = files[name]
+        sha = _sha256(path)
+        prev = old_files.get(name)
+        if prev and prev["sha256"] == sha:
+            keep.add(name)
+            entries[name] = dict(prev, path=str(path))
+            continue
+        try:
+            doc = read_document(path)
+            n_articles, new_chunks = issue_chunks(doc, name, config, tokenizer)
+        except IngestError as e:
+            errors.append(str(e))
+            continue
+        dates = sorted({c.date for c in new_chunks if c.date})
+        entries[name] = {"path": str(path), "sha256": sha, "articles": n_articles, "chunks": len(new_chunks),
+                         "meta": doc.meta.to_dict(), "papers": sorted({c.paper for c in new_chunks if c.paper}),
+                         "dates": dates[:1] + dates[-1:]}   # first and last (the chat's date selector)
+        chunks.extend(new_chunks)
+    if errors:
+        raise IngestError("; ".join(errors) + ". The index was not changed.")
+    return entries, keep, chunks
+
+
+def _live_index(index_dir: Path, current: Index | None) -> Index:
+    if current is not None and current.manifest.get("generation") == read_manifest(index_dir).get("generation"):
+        return current
+    return Index.load(index_dir)
+
+
 def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
                config: Config | None = None, embedder: PassageEmbedder | None = None,
                tokenizer: ChineseTokenizer | None = None, progress: bool = False,
-               on_progress: ProgressFn | None = None, wait: bool = True) -> tuple[Index, SyncReport]:
+               on_progress: ProgressFn | None = None, current: Index | None = None,
+               wait: bool = True) -> tuple[Index, SyncReport]:
     """Add ``paths`` to the index's sources and sync; returns the new index and a report.
 
     With no paths, the recorded sources are synced (a new index starts from
     :func:`default_sources`). Nothing on disk changes unless every file reads; on any
     error the previous index stays live.
+
+    ``current``, the index a caller already holds for ``index_dir`` (the Assistant's), is
+    used as the previous index when it is still the live generation, instead of loading a
+    second copy (a million chunks' vectors are about 800 MB).
 
     The whole sync, from reading the previous manifest to saving, holds the folder's
     writer lock: a second sync waits for it (``wait=False``: raises IndexBusyError) and
@@ -136,17 +189,17 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
     """
     note = on_progress or (lambda fraction, message: None)
     with writer_lock(index_dir, wait=wait, on_wait=lambda message: note(0.0, message)):
-        return _sync_locked(Path(index_dir), paths, config, embedder, tokenizer, progress, note)
+        return _sync_locked(Path(index_dir), paths, config, embedder, tokenizer, progress, note, current)
 
 
 def _sync_locked(index_dir: Path, paths: Iterable[str | Path], config: Config | None,
                  embedder: PassageEmbedder | None, tokenizer: ChineseTokenizer | None,
-                 progress: bool, note: ProgressFn) -> tuple[Index, SyncReport]:
+                 progress: bool, note: ProgressFn, current: Index | None) -> tuple[Index, SyncReport]:
     started = time.perf_counter()
     old, old_manifest = None, {}
     if (index_dir / MANIFEST).exists():
         try:
-            old = Index.load(index_dir)
+            old = _live_index(index_dir, current)
             old_manifest = old.manifest
         except IndexVersionError:
             raise   # a newer program's index: rebuilding it here would downgrade it
@@ -176,47 +229,20 @@ def _sync_locked(index_dir: Path, paths: Iterable[str | Path], config: Config | 
         old_manifest["config"].get(k) == getattr(config, k) for k in ("chunk_size", "chunk_overlap"))
     same_model = old is not None and old_manifest.get("model") == config.model and \
         old_manifest["config"].get("embedding_backend", "torch") == config.embedding_backend
-    old_files = old_manifest.get("files", {}) if same_chunking else {}
-    old_by_source: dict[str, list[tuple[Chunk, list[str]]]] = {}
-    if old is not None:
-        for c, t in zip(old.chunks, old.tokens):
-            old_by_source.setdefault(c.source, []).append((c, t))
-
-    # Read every new or changed file before anything is written: one bad file stops the sync.
-    entries, chunks, tokens, errors = {}, [], [], []
-    note(0.0, f"reading {len(files)} issue files")
-    for name in sorted(files):
-        path = files[name]
-        sha = _sha256(path)
-        prev = old_files.get(name)
-        if prev and prev["sha256"] == sha and name in old_by_source:
-            pairs = old_by_source[name]
-            n_articles = prev["articles"]
-        else:
-            try:
-                n_articles, new_chunks = issue_chunks(read_issue(path), name, config, tokenizer)
-            except IngestError as e:
-                errors.append(str(e))
-                continue
-            pairs = [(c, []) for c in new_chunks]
-        entries[name] = {"path": str(path), "sha256": sha, "articles": n_articles, "chunks": len(pairs)}
-        for c, t in pairs:
-            chunks.append(c)
-            tokens.append(t)
-    if errors:
-        raise IngestError("; ".join(errors) + ". The index was not changed.")
+    # Chunks of an unchanged file stay where they are, on the same model, chunking and backend.
+    same_place = same_chunking and same_model and old.backend == config.backend \
+        and old_manifest["config"].get("qdrant", "") == config.qdrant
+    entries, keep, chunks = _read_changed(files, old_manifest.get("files", {}) if same_place else {},
+                                          config, tokenizer, note)
 
     vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
     todo = []
-    old_tokens = {c.sha: t for c, t in zip(old.chunks, old.tokens)} if old else {}
     for i, c in enumerate(chunks):
         cached = old.vector_for(c.sha) if same_model else None
         if cached is None:
             todo.append(i)
         else:
             vectors[i] = cached
-        if not tokens[i]:
-            tokens[i] = old_tokens.get(c.sha) or tokenizer(c.embed_text)
     bar = tqdm(total=len(todo), desc="embedding", unit="chunk",
                disable=not (progress and todo and sys.stderr.isatty()))
     for start in range(0, len(todo), _EMBED_BATCH):
@@ -234,23 +260,31 @@ def _sync_locked(index_dir: Path, paths: Iterable[str | Path], config: Config | 
         "documents": len(entries), "articles": sum(e["articles"] for e in entries.values()),
     }
     note(0.96, "saving the index")
-    index = Index(chunks, vectors, tokens, manifest)
-    _save(index, index_dir)
+
+    def new_rows():   # tokens are made as rows are written: a million token lists would not fit
+        for c, v in zip(chunks, vectors):
+            yield c, tokenizer(c.embed_text), v
+    writer = Index
+    if config.backend == "qdrant":
+        from .qdrant_index import QdrantIndex as writer
+    index = _write(index_dir, lambda: writer.write(index_dir, manifest, old if keep else None, keep,
+                                                   new_rows, len(chunks), config))
     _write_recovery_info(index_dir, manifest)
-    report = SyncReport(documents=len(entries), articles=manifest["articles"], chunks=len(chunks),
-                        embedded=len(todo), reused=len(chunks) - len(todo), removed=len(removed),
+    total = sum(e["chunks"] for e in entries.values())
+    report = SyncReport(documents=len(entries), articles=manifest["articles"], chunks=total,
+                        embedded=len(todo), reused=total - len(todo), removed=len(removed),
                         seconds=round(time.perf_counter() - started, 3))
     note(1.0, "done")
     log.info("sync: %s", report)
     return index, report
 
 
-def _save(index: Index, index_dir: Path) -> None:
-    """Save under the writer lock; a failed write (disk full…) leaves the previous index live."""
+def _write(index_dir: Path, write: Callable[[], Index]) -> Index:
+    """Write under the writer lock; a failed write (disk full…) leaves the previous index live."""
     before = set(index_dir.glob("gen-*"))
     try:
-        index.save(index_dir)
-    except (OSError, RuntimeError) as e:   # faiss reports a short write as RuntimeError
+        return write()
+    except (OSError, RuntimeError, sqlite3.Error) as e:   # faiss: RuntimeError; SQLite: "disk I/O error"
         for partial in [*index_dir.glob(".building-*"), *(set(index_dir.glob("gen-*")) - before)]:
             shutil.rmtree(partial, ignore_errors=True)
         (index_dir / f".{MANIFEST}.tmp").unlink(missing_ok=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +87,29 @@ def seed_index_dir(tmp_path_factory, real_embedder, tokenizer) -> Path:
 def assistant(seed_index_dir, real_embedder, tokenizer):
     from rag.service import Assistant
     return Assistant(seed_index_dir, embedder=real_embedder, tokenizer=tokenizer)
+
+
+def sync_killed_at_switch(index_dir: Path, module: str = "rag.index", config: str = "") -> subprocess.CompletedProcess:
+    """Run a sync (fake embedder) in a child process that SIGKILLs itself just before the
+    manifest switch; ``module`` is the writer whose os.replace is watched, ``config`` extra
+    Config arguments as Python source."""
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests')!r}]
+        import {module} as writer
+        from conftest import FakeEmbedder
+        from rag.config import Config
+        from rag.sync import sync_index
+        real_replace = os.replace
+        def replace(src, dst):
+            if str(dst).endswith("manifest.json"):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real_replace(src, dst)
+        writer.os.replace = replace
+        emb = FakeEmbedder()
+        sync_index({str(index_dir)!r}, config=Config(model=emb.name, {config}), embedder=emb)
+    """)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)
 
 
 @pytest.fixture(scope="session")

@@ -192,7 +192,7 @@ def file_sha(path: Path) -> str:
 
 
 def _arm(kill_at: int | None) -> list[int]:
-    """Count (and optionally SIGKILL at) the file operations made inside ``Index.save``."""
+    """Count (and optionally SIGKILL at) the file operations made inside ``Index.write``."""
     import builtins
     import faiss
     counter, inside = [0], [False]
@@ -211,17 +211,18 @@ def _arm(kill_at: int | None) -> list[int]:
 
     builtins.open = watch(builtins.open, writing)
     io.open = watch(io.open, writing)
-    for mod, name in [(os, "replace"), (os, "rename"), (shutil, "rmtree"), (faiss, "write_index")]:
+    for mod, name in [(os, "replace"), (os, "rename"), (os, "link"), (os, "fsync"), (shutil, "rmtree"),
+                      (faiss, "write_index")]:
         setattr(mod, name, watch(getattr(mod, name)))
-    save = Index.save
+    write = Index.write
 
-    def counted_save(self, *args, **kwargs):
+    def counted_write(*args, **kwargs):
         inside[0] = True
         try:
-            return save(self, *args, **kwargs)
+            return write(*args, **kwargs)
         finally:
             inside[0] = False
-    Index.save = counted_save
+    Index.write = staticmethod(counted_write)
     return counter
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import unquote
 
 import pytest
 
@@ -69,10 +73,16 @@ def test_clean_filename_caps_length():
     assert name.endswith(".txt") and len(name) <= 84
 
 
-@pytest.mark.parametrize("raw", ["report.pdf", "noext", "issue.txt.exe", "", "../", "a.docx"])
+@pytest.mark.parametrize("raw", ["report.doc", "noext", "issue.txt.exe", "", "../", "a.xlsx"])
 def test_clean_filename_refuses_other_types(raw):
-    with pytest.raises(app.UploadRejected, match=r"\.txt 或 \.md"):
+    with pytest.raises(app.UploadRejected, match=r"\.txt、\.md、\.pdf、\.docx、\.html 或 \.htm"):
         app.clean_filename(raw)
+
+
+@pytest.mark.parametrize("raw, clean", [("第3期.PDF", "第3期.pdf"), ("稿件 终版.docx", "稿件_终版.docx"),
+                                        ("微信文章.HTM", "微信文章.htm"), ("page.html", "page.html")])
+def test_clean_filename_accepts_issue_files(raw, clean):
+    assert app.clean_filename(raw) == clean
 
 
 # -- highlighting and rendering --------------------------------------------------------
@@ -117,6 +127,17 @@ def test_render_answer_escapes_every_field():
     assert "<script>" not in out and "&lt;script&gt;" in out
 
 
+def test_citation_shows_paper_date_issue_and_page_instead_of_file_name():
+    c = cite(source="2021-03.pdf")
+    c.paper, c.date, c.issue, c.page = "凉城社区晨报", "2021-03", "第2版", 2
+    out = app.render_answer(answer(citations=(c,)))
+    assert "凉城社区晨报 · 2021年3月 · 第2版 · 第2页" in out and "2021-03.pdf</" not in out
+    assert app.source_label(cite()) == "000_54cc604d7de70b0b.txt"   # nothing stated: the file name
+    # a click on the citation sends its source, page and quote to the viewer, escaped
+    href = re.search(r'<a class="rag-open" href="#cite:([^"]*)">', out).group(1)
+    assert json.loads(unquote(html.unescape(href))) == {"source": "2021-03.pdf", "page": 2, "quote": c.quote}
+
+
 def test_render_answer_refusal_and_no_short_answer():
     refusal = app.render_answer(answer(found=False, text="", short=None, citations=()))
     assert "没有找到" in refusal and "rag-sources" not in refusal
@@ -139,6 +160,16 @@ def test_reply_to_passes_previous_questions():
     out = app.reply_to(assistant, "那实际有多少辆车？", ["曹杨公寓小区有多少个车位？"])
     assert assistant.asked == [("那实际有多少辆车？", ["曹杨公寓小区有多少个车位？"])]
     assert "7个停车位" in out
+
+
+def test_reply_to_passes_the_selected_paper_and_dates(assistant):
+    """The chat's selector reaches Assistant.ask; "全部报纸" and empty boxes filter nothing."""
+    out = app.reply_to(assistant, "兰岭园新增了多少个停车位？", [], app.ALL_PAPERS, "", " ")
+    assert "7个停车位" in out
+    refused = app.reply_to(assistant, "兰岭园新增了多少个停车位？", [], "没有这份报", "", "")
+    assert "7个停车位" not in refused
+    bad = app.reply_to(assistant, "兰岭园新增了多少个停车位？", [], app.ALL_PAPERS, "2024-13", "")
+    assert "rag-error" in bad and "YYYY-MM" in bad
 
 
 @pytest.mark.parametrize("error, text", [
@@ -165,14 +196,14 @@ def test_add_upload_stores_clean_name_and_reports(tmp_path):
 
 def test_add_upload_refuses_type_size_and_empty(tmp_path, monkeypatch):
     assistant = FakeAssistant()
-    pdf = tmp_path / "a.pdf"
-    pdf.write_bytes(b"%PDF")
+    doc = tmp_path / "a.doc"
+    doc.write_bytes(b"\xd0\xcf\x11\xe0")
     empty = tmp_path / "e.txt"
     empty.write_bytes(b"")
-    big = tmp_path / "big.txt"
+    big = tmp_path / "big.pdf"
     big.write_bytes(b"x" * 11)
     monkeypatch.setattr(app, "MAX_UPLOAD_BYTES", 10)
-    for path, text in [(pdf, ".txt 或 .md"), (empty, "空的"), (big, "太大")]:
+    for path, text in [(doc, ".txt、.md、.pdf"), (empty, "空的"), (big, "太大")]:
         ok, msg = app.add_upload(assistant, path, tmp_path / "uploads")
         assert not ok and text in msg
     assert assistant.added == [] and not (tmp_path / "uploads").exists()
@@ -224,3 +255,46 @@ def test_progress_steps_are_shown_in_chinese():
     assert app._progress_text("reading 6 issue files") == "正在读取文件…"
     assert app._progress_text("saving the index") == "正在保存索引…"
     assert app._progress_text("done") == "完成"
+
+
+# -- the source viewer -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def viewer_assistant(tmp_path_factory, tokenizer):
+    """An index (fake embedder) holding a two-page PDF and a .txt issue."""
+    from conftest import SEEDS, FakeEmbedder
+    from issue_files import build_pdf, seed_articles
+    from rag.sync import sync_index
+    work = tmp_path_factory.mktemp("viewer")
+    (work / "issues").mkdir()
+    build_pdf(seed_articles(SEEDS / "000_54cc604d7de70b0b.txt", tokenizer), work / "issues" / "2021-03.pdf")
+    (work / "issues" / "a.txt").write_text("【宜居家园】\n\n停车难题化解\n\n经过<b>改造，兰岭园新增了7个停车位。\n",
+                                         encoding="utf-8")
+    from rag.config import Config
+    index, _ = sync_index(work / "index", [work / "issues"], config=Config(model=FakeEmbedder.name),
+                          embedder=FakeEmbedder(), tokenizer=tokenizer)
+    return SimpleNamespace(index=index)
+
+
+def test_viewer_shows_the_pdf_page_with_its_metadata(viewer_assistant):
+    quote = "曹杨公寓小区新增了7个停车位，有效缓解了停车压力。"
+    out = app.open_source(viewer_assistant, json.dumps({"source": "2021-03.pdf", "page": 3, "quote": quote}))
+    assert '<img class="rag-page"' in out and "data:image/png;base64," in out
+    assert "凉城社区晨报 · 2021年3月 · 第3版 · 第3页" in out
+
+
+def test_viewer_shows_other_files_as_article_text_with_the_quote_marked(viewer_assistant):
+    quote = "经过<b>改造，兰岭园新增了7个停车位。"
+    out = app.open_source(viewer_assistant, json.dumps({"source": "a.txt", "page": None, "quote": quote}))
+    assert f"<mark>{html.escape(quote)}</mark>" in out and "停车难题化解" in out
+    assert "<b>" not in out and "<img" not in out
+
+
+@pytest.mark.parametrize("request_text, message", [
+    ("not json", "无法打开这条出处"), ('{"page": 1}', "无法打开这条出处"),
+    ('{"source": "../../etc/passwd", "quote": "x"}', "not in this index"),
+    ('{"source": "2021-03.pdf", "page": 99, "quote": "x"}', "no page 99"),
+])
+def test_viewer_refuses_bad_requests_with_a_message(viewer_assistant, request_text, message):
+    out = app.open_source(viewer_assistant, request_text)
+    assert "rag-error" in out and message in out

@@ -163,11 +163,18 @@ def test_upload_new_issue_then_ask(page, tmp_path):
 
 def test_bad_uploads_leave_index_unchanged(page, tmp_path):
     status_before = page.locator("#rag-status").inner_text()
+    doc = tmp_path / "report.doc"
+    doc.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600)
+    message = upload(page, doc, "report.doc")
+    assert message.locator(".rag-error").count() == 1
+    assert ".txt、.md、.pdf、.docx、.html 或 .htm" in message.inner_text(), message.inner_text()
+
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     message = upload(page, pdf, "report.pdf")
-    assert message.locator(".rag-error").count() == 1
-    assert ".txt 或 .md" in message.inner_text(), message.inner_text()
+    text = message.inner_text()
+    assert message.locator(".rag-error").count() == 1 and "not a readable PDF" in text, text
+    assert "索引保持不变" in text, text
 
     binary = tmp_path / "garbage.txt"
     binary.write_bytes(bytes(range(256)) * 8)
@@ -178,4 +185,51 @@ def test_bad_uploads_leave_index_unchanged(page, tmp_path):
     assert page.locator("#rag-status").inner_text() == status_before
     answer = ask(page, "兰岭园新增了多少个停车位？")  # the old index still answers
     assert "7个停车位" in answer.inner_text()
+    assert_only_local(page.requests)
+
+
+# Pixels of the viewer's page image in the highlight colour (yellow over white or black).
+COUNT_HIGHLIGHT = """(img) => {
+  const canvas = document.createElement("canvas");
+  canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  const d = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    if (d[i] > 230 && d[i + 1] > 150 && d[i + 1] < 235 && d[i + 2] < 140) n++;
+  }
+  return n;
+}"""
+
+
+def test_upload_pdf_ask_and_open_the_cited_page(page, tmp_path):
+    from issue_files import build_pdf
+    from rag.clean import clean_text
+    from rag.segment import segment_issue
+    articles = segment_issue(clean_text(NEW_ISSUE.replace("青桐苑", "紫藤苑")), "x.txt")
+    pdf = build_pdf(articles, tmp_path / "紫藤苑 2021-03.pdf")
+    message = upload(page, pdf, "紫藤苑_2021-03.pdf")
+    assert message.locator(".rag-ok").count() == 1, message.inner_text()
+
+    answer = ask(page, "紫藤苑的充电棚有多少个充电位？")
+    assert "23个" in answer.inner_text(), answer.inner_text()
+    source = answer.locator(".rag-src").first
+    # the paper, date, page label and page number, not the bare file name
+    assert "凉城社区晨报 · 2021年3月 · 第1版 · 第1页" in source.inner_text(), source.inner_text()
+
+    source.click()
+    image = page.locator("#rag-viewer img.rag-page")
+    expect(image).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    expect(page.locator("#rag-viewer")).to_contain_text("第1页")
+    page.wait_for_function("() => document.querySelector('#rag-viewer img.rag-page').complete")
+    assert image.evaluate("(img) => img.naturalWidth") > 500
+    assert image.evaluate(COUNT_HIGHLIGHT) > 200   # the quoted sentence is marked on the page
+    page.screenshot(path=str(SHOTS / "pdf_citation.png"), full_page=True)
+
+    # a .txt citation opens the article's text with the quote marked
+    answer = ask(page, "兰岭园新增了多少个停车位？")
+    answer.locator(".rag-src").first.click()
+    expect(page.locator("#rag-viewer .rag-article mark")).to_contain_text("7个停车位", timeout=ANSWER_TIMEOUT_MS)
+    expect(page.locator("#rag-viewer img.rag-page")).to_have_count(0)
     assert_only_local(page.requests)

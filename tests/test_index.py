@@ -1,14 +1,12 @@
 """Index on disk and incremental sync, with the fast fake embedder."""
 
 import json
-import subprocess
-import sys
-import textwrap
+import sqlite3
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, FakeEmbedder
+from conftest import FakeEmbedder, sync_killed_at_switch
 from rag.config import Config
 from rag.errors import ConfigError, IndexFormatError, IngestError
 from rag.index import Index
@@ -89,23 +87,7 @@ def test_killed_build_leaves_previous_index_live(tmp_path, seed_copy, tokenizer)
     build(ix, [seed_copy], FakeEmbedder(), tokenizer)
     old = Index.load(ix)
     (seed_copy / "005_new.txt").write_text(NEW_ISSUE, encoding="utf-8")
-    script = textwrap.dedent(f"""
-        import os, signal, sys
-        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests')!r}]
-        import rag.index
-        from conftest import FakeEmbedder
-        from rag.config import Config
-        from rag.sync import sync_index
-        real_replace = os.replace
-        def replace(src, dst):
-            if str(dst).endswith("manifest.json"):
-                os.kill(os.getpid(), signal.SIGKILL)
-            return real_replace(src, dst)
-        rag.index.os.replace = replace
-        emb = FakeEmbedder()
-        sync_index({str(ix)!r}, config=Config(model=emb.name), embedder=emb)
-    """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    proc = sync_killed_at_switch(ix)
     assert proc.returncode == -9, proc.stderr.decode()
     loaded = Index.load(ix)
     assert [c.id for c in loaded.chunks] == [c.id for c in old.chunks]
@@ -118,7 +100,7 @@ def test_killed_build_leaves_previous_index_live(tmp_path, seed_copy, tokenizer)
 def test_damaged_index_is_rebuilt_by_the_next_sync(tmp_path, seed_copy, tokenizer):
     ix = tmp_path / "ix"
     index, _ = build(ix, [seed_copy], FakeEmbedder(), tokenizer)
-    for f in ix.glob("gen-*/dense.faiss"):
+    for f in ix.glob("gen-*/*/dense.faiss"):
         f.write_bytes(b"garbage")
     with pytest.raises(IndexFormatError, match=r"dense\.faiss: damaged index file"):
         Index.load(ix)
@@ -134,20 +116,24 @@ def test_load_checks_model_dimension_and_counts(tmp_path, seed_copy, fake_embedd
     with pytest.raises(IndexFormatError, match="dimension 64.*gives 384"):
         Index.load(ix, dim=384)
     manifest = json.loads((ix / "manifest.json").read_text(encoding="utf-8"))
-    chunks = ix / f"gen-{manifest['generation']}" / "chunks.jsonl"
-    lines = chunks.read_text(encoding="utf-8").splitlines()
-    chunks.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")   # a half-written chunk store
-    with pytest.raises(IndexFormatError, match=r"chunks\.jsonl: damaged index file: \d+ bytes.*truncated"):
+    store = ix / f"gen-{manifest['generation']}" / "tail" / "chunks.sqlite"
+    n = manifest["chunks"]
+    db = sqlite3.connect(store)
+    db.execute("DELETE FROM chunks WHERE row = ?", (n - 1,))   # a half-written chunk store
+    db.commit()
+    db.close()
+    with pytest.raises(IndexFormatError, match=r"tail/chunks\.sqlite: damaged index file"):
         Index.load(ix)
     with pytest.raises(IndexFormatError, match="no index at"):
         Index.load(tmp_path / "nowhere")
 
 
 def test_empty_index_and_empty_query(tmp_path, fake_embedder):
-    index = Index([], np.zeros((0, 64), np.float32), [], {"dim": 64})
+    index = Index.write(tmp_path / "empty", {"dim": 64}, None, set(), lambda: iter(()), 0, Config())
     assert index.search_dense(np.ones(64), 5) == [] and index.search_lexical(["停车"], 5) == []
-    index.save(tmp_path / "empty")
-    assert len(Index.load(tmp_path / "empty")) == 0
+    assert index.search_lexical([], 5) == [] and index.article_text("x.txt", 0) == ""
+    loaded = Index.load(tmp_path / "empty")
+    assert len(loaded) == 0 and list(loaded.chunks) == [] and loaded.doc_freq.get("停车") == 0
 
 
 def test_two_files_with_one_name_are_refused(tmp_path, seed_copy, fake_embedder, tokenizer):
