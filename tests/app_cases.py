@@ -101,7 +101,11 @@ def fuzz_questions(rng: random.Random, n: int) -> list[str]:
             *(random_text(rng, rng.choice([1, 5, 30, 300, 3000])) for _ in range(n))]
 
 
-_ALLOWED_TAGS = {"div", "span", "strong", "mark", "br"}
+_ALLOWED_TAGS = {"div", "span", "strong", "mark", "br", "a"}
+# What the app itself writes into a message: a class, a fixed title, and the 查看原文 link's
+# fragment (percent-encoded JSON for the source viewer). Anything else came from the input.
+_ALLOWED_ATTRS = {"class": re.compile(r"[\w -]*"), "title": re.compile(r"点击查看原文"),
+                  "href": re.compile(r"#cite:[A-Za-z0-9%._~-]*")}
 
 
 class _Tags(HTMLParser):
@@ -110,14 +114,15 @@ class _Tags(HTMLParser):
         self.bad: list[str] = []
 
     def handle_starttag(self, tag, attrs):
-        if tag not in _ALLOWED_TAGS or any(k != "class" for k, _ in attrs):
+        if tag not in _ALLOWED_TAGS or not all(k in _ALLOWED_ATTRS and _ALLOWED_ATTRS[k].fullmatch(v or "")
+                                               for k, v in attrs):
             self.bad.append(f"<{tag} {attrs}>")
 
 
 def unsafe_markup(fragment: str) -> list[str]:
     """What in a chat message could act as markup. A message must be one ``<div>`` line (the
     chat's Markdown renderer then passes it on as one HTML block and parses no Markdown in it)
-    holding only known tags with only ``class`` attributes and no raw ``<`` or ``>`` in its text."""
+    holding only the tags and attributes the app writes, and no raw ``<`` or ``>`` in its text."""
     parser = _Tags()
     parser.feed(fragment)
     parser.close()
