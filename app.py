@@ -17,6 +17,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import argparse  # noqa: E402
 import base64  # noqa: E402
+import hashlib  # noqa: E402
 import html  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
@@ -28,7 +29,8 @@ from urllib.parse import quote  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from rag.errors import EmptyQuestionError, IngestError, RagError  # noqa: E402
+from rag.editors import EditorGate  # noqa: E402
+from rag.errors import EmptyQuestionError, IndexWriteError, IngestError, RagError  # noqa: E402
 from rag.ingest import SUPPORTED_SUFFIXES  # noqa: E402
 
 log = logging.getLogger("app")
@@ -183,11 +185,12 @@ def render_status(status: dict) -> str:
             f"**{status['chunks']}** 个片段 · 模型 `{status['model']}`")
 
 
-def _store_upload(src: Path, uploads_dir: Path) -> tuple[Path, bytes | None]:
-    """Copy an uploaded file into ``uploads_dir`` under a clean name.
+def _store_upload(src: Path, uploads_dir: Path) -> Path:
+    """Copy an uploaded file into ``uploads_dir`` under a clean name; return the destination.
 
-    Returns the destination and the bytes it replaced (None if it is new), so a failed
-    indexing can put things back as they were.
+    Until :func:`_settle_upload` runs, a marker ``.<name>.pending`` (and, if a file was
+    replaced, its bytes in ``.<name>.previous``) lets a failed indexing, or the next start
+    after a crash (:func:`recover_uploads`), put things back as they were.
     """
     name = clean_filename(src.name)
     size = src.stat().st_size
@@ -198,9 +201,54 @@ def _store_upload(src: Path, uploads_dir: Path) -> tuple[Path, bytes | None]:
         raise UploadRejected("文件是空的。")
     uploads_dir.mkdir(parents=True, exist_ok=True)
     dest = uploads_dir / name
-    previous = dest.read_bytes() if dest.exists() else None
-    shutil.copyfile(src, dest)
-    return dest, previous
+    _pending(dest).touch()
+    if dest.exists():
+        shutil.copyfile(dest, _previous(dest))
+    incoming = uploads_dir / f".{name}.incoming"
+    shutil.copyfile(src, incoming)
+    os.replace(incoming, dest)   # never a half-copied issue under its own name
+    return dest
+
+
+def _pending(dest: Path) -> Path:
+    return dest.with_name(f".{dest.name}.pending")
+
+
+def _previous(dest: Path) -> Path:
+    return dest.with_name(f".{dest.name}.previous")
+
+
+def _settle_upload(dest: Path, added: bool) -> None:
+    """Keep the upload (``added``) or put back what was there before; then drop the marker."""
+    previous = _previous(dest)
+    if added:
+        previous.unlink(missing_ok=True)
+    elif previous.exists():
+        os.replace(previous, dest)
+    else:
+        dest.unlink(missing_ok=True)
+    _pending(dest).unlink(missing_ok=True)
+
+
+def recover_uploads(uploads_dir: Path, indexed: dict) -> list[str]:
+    """After a crash mid-upload, make the uploads folder agree with the index.
+
+    ``indexed`` is the manifest's ``files``. An upload whose marker is left is kept if the
+    index holds exactly its bytes (the crash came after the switch), else put back as it
+    was. Returns the names of the uploads that were not added.
+    """
+    lost = []
+    for marker in sorted(uploads_dir.glob(".*.pending")):
+        dest = uploads_dir / marker.name[1:-len(".pending")]
+        entry = indexed.get(dest.name) or {}
+        added = dest.is_file() and entry.get("sha256") == hashlib.sha256(dest.read_bytes()).hexdigest()
+        _settle_upload(dest, added)
+        if not added:
+            lost.append(dest.name)
+            log.warning("the upload of %s was interrupted and was NOT added; upload it again", dest.name)
+    for partial in uploads_dir.glob(".*.incoming"):
+        partial.unlink()
+    return lost
 
 
 def reply_to(assistant, question: str, previous: list[str], paper: str | None = None,
@@ -232,6 +280,8 @@ def _progress_text(desc: str) -> str:
         return "正在读取文件…"
     if desc.startswith("saving"):
         return "正在保存索引…"
+    if desc.startswith("another sync"):
+        return "另一个索引任务正在进行，等它完成后再添加…"
     return "完成" if desc == "done" else "正在建立索引…"
 
 
@@ -242,45 +292,112 @@ def add_upload(assistant, src: Path, uploads_dir: Path, progress=None) -> tuple[
     as it was), and the message says why.
     """
     try:
-        dest, previous = _store_upload(src, uploads_dir)
+        dest = _store_upload(src, uploads_dir)
     except UploadRejected as exc:
         return False, f"未添加：{exc}"
+    except OSError as exc:   # a full disk, say: nothing was indexed
+        log.error("storing upload %s failed: %s", src.name, exc)
+        return False, f"未添加：服务器无法保存文件（{exc.strerror or exc}），索引保持不变。"
     try:
         summary = assistant.add_files([dest], progress=progress)
     except Exception as exc:
-        if previous is None:
-            dest.unlink(missing_ok=True)
-        else:
-            dest.write_bytes(previous)
+        _settle_upload(dest, added=False)
         if not isinstance(exc, RagError):
             log.exception("adding %s failed", dest)
-        reason = str(exc) if isinstance(exc, IngestError) else "索引时出错，详情见服务器日志"
+        reason = str(exc) if isinstance(exc, (IngestError, IndexWriteError)) else "索引时出错，详情见服务器日志"
         return False, f"未能添加「{dest.name}」，索引保持不变。原因：{reason}"
+    _settle_upload(dest, added=True)
     return True, (f"已添加「{dest.name}」：新增 {summary['embedded']} 个片段，"
                   f"复用 {summary['reused']} 个，用时 {summary['seconds']:.1f} 秒。现在可以提问了。")
 
 
-def build_demo(assistant) -> gr.Blocks:
+# HTML and Markdown specials as numeric entities: a question is shown as typed, never as markup
+# (html.escape alone would leave "![x](http://…)" to the chat's Markdown renderer: an image from
+# anywhere).
+_SHOWN_AS_TYPED = str.maketrans({c: f"&#{ord(c)};" for c in "<>&\"'\\`*_[]()!#|~$"})
+
+
+def question_html(question: str) -> str:
+    """The user's question as one line of inert HTML for the chat."""
+    lines = question.translate(_SHOWN_AS_TYPED).splitlines()
+    return f'<div class="rag-question">{"<br>".join(lines)}</div>'
+
+
+def chat_turn(assistant, question: str, history: list, questions: list[str], paper: str | None = None,
+              since: str | None = None, until: str | None = None) -> tuple[str, list, list[str]]:
+    """One turn of the chat: (cleared box, history with the escaped question and its answer,
+    questions); ``paper``/``since``/``until`` as in :func:`reply_to`."""
+    question = (question or "").strip()
+    history = list(history or [])
+    if not question:
+        history.append({"role": "assistant", "content": render_error("请先输入一个问题。")})
+        return "", history, questions
+    history.append({"role": "user", "content": question_html(question)})
+    history.append({"role": "assistant",
+                    "content": reply_to(assistant, question, questions, paper, since, until)})
+    return "", history, [*questions, question]
+
+
+# The queue, set for a 2-core server. Answering is CPU-bound (~45-50 ms of server CPU per answer
+# through the HTTP API, measured by benchmarks/load.py), so two answers at once keep both cores
+# busy (the torch backend runs one thread per answer: see _one_thread_per_answer) and a slow
+# English answer does not hold up the rest; with the int8 ONNX backend one worker and two
+# measured the same within noise (20 users, side by side). More would only make each slower.
+# A full queue refuses at once ("queue full") rather than letting waits grow without bound:
+# 200 waiting questions are about 5-10 s of work. Uploads run one at a time in their own pool,
+# so an upload never holds up a question.
+CHAT_WORKERS = 2
+QUEUE_MAX = 200
+
+
+def _client(request) -> str:
+    return getattr(getattr(request, "client", None), "host", None) or "unknown"
+
+
+def _upload_panel(gate: EditorGate, notice: str):
+    """The 添加新一期报纸 panel: (file, password box or None, message), or None when closed."""
+    with gr.Accordion("添加新一期报纸", open=bool(notice), elem_id="rag-upload-box"):
+        if not gate.uploads_offered:
+            # No file component and no upload event: no HTTP endpoint of the page takes a file.
+            gr.Markdown("此页面对局域网开放，尚未设置编辑口令，所以这里不能添加报纸。管理员可以用 "
+                        "`python app.py --editor-password 口令`（或环境变量 `RAG_EDITOR_PASSWORD`）"
+                        "重新启动以开放上传，或在服务器上运行 `rag index 文件或文件夹`。",
+                        elem_id="rag-upload-off")
+            return None
+        password = None
+        if gate.mode == "password":
+            password = gr.Textbox(label="编辑口令", type="password", elem_id="rag-editor-password",
+                                  placeholder="先输入编辑口令，再选择文件")
+        gr.Markdown(f"上传 {ALLOWED_TEXT} 文件（不超过 {MAX_UPLOAD_BYTES // 2**20} MB）："
+                    "PDF 需带文字层（扫描件请先识别文字）；网页请保存文章页本身。"
+                    "只为新内容计算向量；索引完成前，问题照常用现有索引回答。")
+        upload = gr.File(label="选择文件", type="filepath", file_count="single",
+                         elem_id="rag-upload", height=150)
+        upload_msg = gr.Markdown(notice, elem_id="rag-upload-msg")
+    return upload, password, upload_msg
+
+
+def build_demo(assistant, gate: EditorGate | None = None, interrupted: list[str] = ()) -> gr.Blocks:
     """The chat page around a loaded ``rag.service.Assistant``.
 
+    ``gate`` decides who may add issues (default: open, as on loopback with no password);
+    ``interrupted`` names uploads a crash cut short, to tell the editor they were not added.
     Theme and CSS are launch options in Gradio 6: launch with ``**launch_options()``.
     """
+    gate = gate or EditorGate.for_host("127.0.0.1")
     uploads_dir = Path(assistant.status()["index_dir"]) / "uploads"
+    notice = "".join(f'<div class="rag-error">上次上传「{html.escape(name)}」时服务器中断，'
+                     "该文件未添加，请重新上传。</div>" for name in interrupted)
 
     def respond(question, history, questions, paper=None, since=None, until=None):
-        question = (question or "").strip()
-        history = list(history or [])
-        if not question:
-            history.append({"role": "assistant", "content": render_error("请先输入一个问题。")})
-            return "", history, questions
-        history.append({"role": "user", "content": html.escape(question)})
-        history.append({"role": "assistant",
-                        "content": reply_to(assistant, question, questions, paper, since, until)})
-        return "", history, [*questions, question]
+        return chat_turn(assistant, question, history, questions, paper, since, until)
 
-    def add_issue(path, progress=gr.Progress()):
+    def add_issue(path, password="", request: gr.Request = None, progress=gr.Progress()):
         if not path:
             return gr.update(), gr.update(), None
+        refusal = gate.check(password, _client(request))   # on the server, for every upload
+        if refusal:
+            return f'<div class="rag-error">{html.escape(refusal)}</div>', gr.update(), None
         progress(0.0, desc="正在读取文件…")
         # The library reports its steps in English; the page says the same in Chinese.
         ok, message = add_upload(assistant, Path(path), uploads_dir,
@@ -309,26 +426,30 @@ def build_demo(assistant) -> gr.Blocks:
             example_buttons = [gr.Button(q, size="sm", variant="secondary", scale=0)
                                for q in EXAMPLES]
         selector = filter_selector(assistant.status())
-        with gr.Accordion("添加新一期报纸", open=False, elem_id="rag-upload-box"):
-            gr.Markdown(f"上传 {ALLOWED_TEXT} 文件（不超过 {MAX_UPLOAD_BYTES // 2**20} MB）："
-                        "PDF 需带文字层（扫描件请先识别文字）；网页请保存文章页本身。"
-                        "只为新内容计算向量；索引完成前，问题照常用现有索引回答。")
-            upload = gr.File(label="选择文件", type="filepath", file_count="single",
-                             elem_id="rag-upload", height=150)
-            upload_msg = gr.Markdown(elem_id="rag-upload-msg")
+        panel = _upload_panel(gate, notice)
 
-        # One queue for every way of asking: answers come one at a time, in order.
+        # Every way of asking shares one pool of CHAT_WORKERS (see above).
         chat_io = dict(outputs=[box, chatbot, questions], show_progress="minimal",
-                       concurrency_id="chat")
-        box.submit(respond, [box, chatbot, questions, *selector], **chat_io)
-        send.click(respond, [box, chatbot, questions, *selector], **chat_io)
+                       concurrency_id="chat", concurrency_limit=CHAT_WORKERS)
+        box.submit(respond, [box, chatbot, questions, *selector], api_name="ask", **chat_io)
+        send.click(respond, [box, chatbot, questions, *selector], api_visibility="undocumented", **chat_io)
         for button in example_buttons:
-            button.click(respond, [button, chatbot, questions, *selector], **chat_io)
-        chatbot.clear(lambda: [], None, questions)
-        demo.load(lambda: render_status(assistant.status()), None, status, show_progress="hidden")
-        upload.upload(add_issue, upload, [upload_msg, status, upload], concurrency_limit=1,
-                      show_progress_on=upload)
+            button.click(respond, [button, chatbot, questions, *selector], api_visibility="undocumented",
+                         **chat_io)
+        chatbot.clear(lambda: [], None, questions, api_visibility="private")
+        demo.load(lambda: render_status(assistant.status()), None, status, show_progress="hidden",
+                  api_visibility="private")
+        if panel:
+            upload, password, upload_msg = panel
+            upload.upload(add_issue, [upload, *([password] if password else [])],
+                          [upload_msg, status, upload], api_name="add_issue", concurrency_limit=1,
+                          concurrency_id="upload", show_progress_on=upload)
         source_viewer(assistant)
+    # api_open=False: no REST route skips the queue, so the limits above hold for every client.
+    # Queue positions go out every 2 s, not to every waiting client after every answer (with 20
+    # waiting, 20 messages an answer): measured 52.8 -> 47.5 ms server and 16.7 -> 13.2 ms client
+    # CPU per answer with 20 users.
+    demo.queue(max_size=QUEUE_MAX, default_concurrency_limit=1, api_open=False, status_update_rate=2)
     return demo
 
 
@@ -460,7 +581,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--index-dir", type=Path,
                         default=Path(os.environ.get("RAG_INDEX_DIR") or "index"),
                         help="index folder (default RAG_INDEX_DIR, or ./index)")
+    parser.add_argument("--editor-password", default=os.environ.get("RAG_EDITOR_PASSWORD") or None,
+                        help="password for adding issues (default RAG_EDITOR_PASSWORD; prefer the "
+                             "variable, a command line is visible to other users). Without one, "
+                             "uploads are open on loopback and closed on any other address")
     return parser.parse_args(argv)
+
+
+def _one_thread_per_answer() -> None:
+    """With the torch embedding backend: the queue runs CHAT_WORKERS answers at once, about one
+    per core. With torch's default (all cores for each answer) concurrent answers fight over the
+    cores and, on a busy machine, each becomes many times slower (measured at load average 8 on
+    2 cores: p50 1.98 s with 2 threads, 0.19 s with 1). An upload's embedding then also leaves a
+    core free for questions. (The int8 ONNX backend sets its own threads, without spinning.)"""
+    import torch
+    torch.set_num_threads(1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -470,9 +605,16 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own health checks
     from rag.service import Assistant  # imported here: loading torch is slow, --help is not
 
+    _one_thread_per_answer()
     assistant = Assistant(args.index_dir)
     log.info("index %s ready: %s", args.index_dir, assistant.status())
-    demo = build_demo(assistant)
+    interrupted = recover_uploads(args.index_dir / "uploads", assistant.index.manifest.get("files", {}))
+    gate = EditorGate.for_host(args.host, args.editor_password)
+    log.info("adding issues: %s", {"open": "open (loopback, no editor password)",
+                                   "password": "with the editor password",
+                                   "closed": "closed (not loopback and no editor password; set "
+                                             "RAG_EDITOR_PASSWORD or --editor-password)"}[gate.mode])
+    demo = build_demo(assistant, gate, interrupted)
     demo.launch(server_name=args.host, server_port=args.port, **launch_options())
 
 

@@ -5,8 +5,8 @@ import logging
 from .api import answer
 from .compose import Answer, Citation
 from .config import Config
-from .errors import (ConfigError, EmptyQuestionError, IndexFormatError, IngestError,
-                     ModelLoadError, RagError)
+from .errors import (ConfigError, EmptyQuestionError, IndexBusyError, IndexFormatError,
+                     IndexVersionError, IndexWriteError, IngestError, ModelLoadError, RagError)
 from .index import Index
 from .retrieve import Hit
 from .service import Assistant
@@ -14,6 +14,6 @@ from .sync import SyncReport, sync_index
 
 __all__ = ["answer", "Answer", "Citation", "Hit", "Config", "Index", "Assistant", "sync_index",
            "SyncReport", "RagError", "ConfigError", "IngestError", "IndexFormatError",
-           "EmptyQuestionError", "ModelLoadError"]
+           "EmptyQuestionError", "ModelLoadError", "IndexBusyError", "IndexVersionError", "IndexWriteError"]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -9,9 +9,11 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import RagError
+from .errors import IndexBusyError, RagError
 
-__all__ = ["main"]
+__all__ = ["main", "EXIT_BUSY"]
+
+EXIT_BUSY = 75   # EX_TEMPFAIL: another sync holds the index (rag index --no-wait); try again later
 
 
 def _index_dir(args: argparse.Namespace) -> Path:
@@ -33,7 +35,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
         base = read_manifest(index_dir).get("config", {}) if (index_dir / MANIFEST).exists() else {}
         config = Config.from_dict({**base, **changes})
     config = _backend_config(args, config)
-    _, report = sync_index(_index_dir(args), args.paths, config=config, progress=not args.json)
+    _, report = sync_index(_index_dir(args), args.paths, config=config, progress=not args.json,
+                           wait=not args.no_wait)
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
@@ -112,7 +115,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ImportError:
         raise RagError("rag serve needs app.py (run it from the project folder): python app.py") from None
     argv = [*(["--host", args.host] if args.host else []), *(["--port", str(args.port)] if args.port else []),
-            *(["--index-dir", args.index_dir] if args.index_dir else [])]
+            *(["--index-dir", args.index_dir] if args.index_dir else []),
+            *(["--editor-password", args.editor_password] if args.editor_password else [])]
     return app.main(argv) or 0
 
 
@@ -135,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedding-backend", choices=("onnx", "torch"),
                    help="onnx: int8 copy of the model, ~2.5x faster (default); torch: fp32. "
                         "Recorded in the manifest; changing it re-embeds everything")
+    p.add_argument("--no-wait", action="store_true",
+                   help=f"if another sync is running on the index, fail at once (exit {EXIT_BUSY}) instead of waiting")
     p.add_argument("paths", nargs="*", help="issue files or folders (default: the recorded sources, or seeds/)")
     p.set_defaults(func=_cmd_index)
     p = sub.add_parser("ask", help="answer one question")
@@ -156,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--host")
     p.add_argument("--port", type=int)
+    p.add_argument("--editor-password", help="password for adding issues (or RAG_EDITOR_PASSWORD)")
     p.set_defaults(func=_cmd_serve)
     return parser
 
@@ -170,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except RagError as e:
         print(f"rag {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_BUSY if isinstance(e, IndexBusyError) else 2
     except KeyboardInterrupt:
         print(f"rag {args.command}: interrupted; the index on disk is unchanged", file=sys.stderr)
         return 130

@@ -55,7 +55,7 @@ def _lemma(word: str) -> str:
 def _gloss_key(definition: str) -> str:
     text = re.sub(r"\([^)]*\)|\[[^]]*\]", " ", definition.lower())
     words = [_lemma(w) for w in re.findall(r"[a-z]+", text)]
-    while words and words[0] in ("to", "a", "an", "the", "one", "s"):
+    while words and words[0] in ("to", "be", "a", "an", "the", "one", "s"):
         words = words[1:]
     return " ".join(words)
 

@@ -1,7 +1,7 @@
 """Errors the library raises. Each message names the bad value and the fix."""
 
 __all__ = ["RagError", "ConfigError", "IngestError", "IndexFormatError", "EmptyQuestionError",
-           "ModelLoadError"]
+           "ModelLoadError", "IndexBusyError", "IndexVersionError", "IndexWriteError"]
 
 
 class RagError(Exception):
@@ -26,3 +26,15 @@ class EmptyQuestionError(RagError, ValueError):
 
 class ModelLoadError(RagError):
     """The embedding model cannot be loaded."""
+
+
+class IndexBusyError(RagError):
+    """Another sync holds the index folder's writer lock (and the caller chose not to wait)."""
+
+
+class IndexVersionError(IndexFormatError):
+    """The index was written in a newer format than this version reads; upgrading reads it."""
+
+
+class IndexWriteError(RagError):
+    """The new index could not be written (disk full, size limit, permissions); the old one is live."""

@@ -33,8 +33,9 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .chunk import Chunk
-from .errors import IndexFormatError
+from .errors import IndexFormatError, IndexVersionError
 from .filters import Where
+from .integrity import seal_manifest, verify_files, verify_manifest
 from .lexical import DocFreq, bm25_scores
 from .parts import Part, write_part
 
@@ -238,15 +239,29 @@ class Index:
         """Load and verify an index; ``model``/``dim``, when given, must match the manifest.
 
         An index built on Qdrant (``"backend": "qdrant"`` in the manifest) loads as a
-        :class:`rag.qdrant_index.QdrantIndex`.
+        :class:`rag.qdrant_index.QdrantIndex`. A sync that switches the manifest while this
+        reads may remove the generation being read; the load then starts again from the new one.
 
         Raises:
-            IndexFormatError: missing or damaged files, a count or model mismatch; the
-                message says which and the command that fixes it.
+            IndexFormatError: missing or damaged files (named), a count or model mismatch;
+                the message says which and the command that fixes it.
+            IndexVersionError: the index was written by a newer version; the message names it.
         """
         index_dir = Path(index_dir)
+        for attempt in range(10):   # each retry means a newer generation appeared
+            generation = read_manifest(index_dir).get("generation")
+            try:
+                return cls._load(index_dir, model, dim)
+            except IndexFormatError:
+                if attempt == 9 or read_manifest(index_dir).get("generation") == generation:
+                    raise
+
+    @classmethod
+    def _load(cls, index_dir: Path, model: str | None, dim: int | None):
         manifest = read_manifest(index_dir)
         fix = f"rebuild it with: rag index --index-dir {index_dir}"
+        _check_version(index_dir, manifest, fix)
+        verify_manifest(index_dir / MANIFEST, manifest, fix)
         if manifest.get("format_version") != FORMAT_VERSION:
             raise IndexFormatError(f"{index_dir}: index format {manifest.get('format_version')!r}, "
                                    f"this version reads {FORMAT_VERSION}; {fix}")
@@ -259,6 +274,7 @@ class Index:
         if manifest.get("backend", "local") == "qdrant":
             from .qdrant_index import QdrantIndex
             return QdrantIndex(index_dir, manifest)
+        verify_files(index_dir / f"gen-{manifest.get('generation')}", manifest, fix)
         try:
             return cls(index_dir, manifest)
         except IndexFormatError as e:
@@ -342,6 +358,9 @@ class Index:
         total = sum(p["chunks"] for p in parts.values())
         manifest = dict(manifest, format_version=FORMAT_VERSION, generation=gen, backend="local",
                         versions=_versions(), parts=parts, chunks=total - sum(n for _, n in ranges))
+        # Last: the checksums of the generation's files (a hard-linked file keeps its old one).
+        manifest = seal_manifest(manifest, gen_dir, old.index_dir / f"gen-{old.manifest['generation']}"
+                                 if old else None, old.manifest if old else None)
         tmp_manifest = index_dir / f".{MANIFEST}.tmp"
         tmp_manifest.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         os.replace(tmp_manifest, index_dir / MANIFEST)   # the switch: atomic on POSIX
@@ -366,6 +385,20 @@ def _fsync_tree(folder: Path) -> None:
         if f.is_file():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
+
+
+def _check_version(index_dir: Path, manifest: dict, fix: str) -> None:
+    """IndexVersionError when a newer version wrote the index: which version reads it."""
+    version = manifest.get("format_version")
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        writer = str((manifest.get("versions") or {}).get("rag-shequ", "unknown"))
+        needed = (f"rag-shequ {writer} or later (pip install -U 'rag-shequ>={writer}')"
+                  if writer[:1].isdigit() else "a newer rag-shequ (pip install -U rag-shequ)")
+        raise IndexVersionError(
+            f"{index_dir}: the index is in format {version}, written by rag-shequ {writer}; this "
+            f"rag-shequ {_versions()['rag-shequ']} reads format {FORMAT_VERSION} only. It needs "
+            f"{needed}, or build an index for this version in another folder: "
+            "rag index --index-dir NEW_FOLDER")
 
 
 def read_manifest(index_dir: Path) -> dict:

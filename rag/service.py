@@ -10,10 +10,10 @@ from typing import Callable, Sequence
 
 from .compose import Answer, Composer
 from .config import Config
-from .errors import EmptyQuestionError
+from .errors import EmptyQuestionError, RagError
 from .english import EnglishBridge
 from .filters import Where
-from .index import MANIFEST, Index
+from .index import MANIFEST, Index, read_manifest
 from .question import is_chinese
 from .retrieve import Retriever
 from .sync import sync_index
@@ -90,11 +90,15 @@ class Assistant:
         elif index.manifest.get("model") != embedder.name or int(index.manifest["dim"]) != embedder.dim:
             index = Index.load(self.index_dir, model=embedder.name, dim=embedder.dim)  # raises, with the fix
         self._use(index)
+        self._reloading = threading.Lock()
+        self._seen = self._manifest_stamp()
 
-    def _use(self, index: Index) -> None:
+    def _use(self, index: Index, warm: bool = False) -> None:
         retriever = Retriever(index, self.embedder, self.tokenizer, self.config)
         composer = Composer(self.tokenizer, index.doc_freq, len(index), index.article_text)
         bridge = EnglishBridge(index.doc_freq)   # its dictionary is read on the first English question
+        if warm:   # ...or now, by an upload or a reload, rather than by a visitor after the swap
+            bridge.translate("")
         self._state = (index, retriever, composer, bridge)   # one assignment: readers see old or new
 
     @property
@@ -117,28 +121,35 @@ class Assistant:
             raise EmptyQuestionError("the question is empty; type a question, e.g. 兰岭园新增了多少个停车位？")
         question = "".join(ch for ch in question if ch.isprintable() or ch in "\n\t")
         question = question.strip()[: self.config.max_question_chars]
+        self._follow_disk()
         index, retriever, composer, bridge = self._state
         query = resolve_followup(question, previous or [], self.tokenizer,
                                  lambda w: index.doc_freq.get(w, 0) > 0)
-        similarity, english = None, None
-        if not is_chinese(query):
-            # English: the index's Chinese words for it are searched instead when there
-            # are a few (they find Chinese passages better than the English words do, by
-            # embedding and by BM25 alike), and sentences are compared to the English
-            # question by embedding, only those of the best two chunks, to keep it cheap.
-            english = bridge.translate(query)
-            words = " ".join(english.terms)
-            hits = retriever.search(words if len(english.terms) >= 2 else f"{query} {words}", where=where)[:2]
+        hits, english = self._retrieve(query, where)
+        similarity = None
+        if english is not None:
+            # sentences are compared to the English question by embedding, only those of
+            # the best two chunks, to keep it cheap
+            hits = hits[:2]
             qvec = self.embedder.embed_queries([query])[0]
             similarity = lambda sentences: self.embedder.embed_passages(sentences) @ qvec
-        else:
-            hits = retriever.search(query, where=where)
         answer = composer.compose(query, hits, similarity, asked=question, english=english)
         return dataclasses.replace(answer, question=question)
 
+    def _retrieve(self, query: str, where: Where | None = None, k: int | None = None):
+        """(hits, bridged English words or None). An English question searches the index's
+        Chinese words for it when there are a few: they find Chinese passages better than
+        the English words do, by embedding and by BM25 alike."""
+        _, retriever, _, bridge = self._state
+        if is_chinese(query):
+            return retriever.search(query, k, where=where), None
+        english = bridge.translate(query)
+        words = " ".join(english.terms)
+        return retriever.search(words if len(english.terms) >= 2 else f"{query} {words}", k, where=where), english
+
     def search(self, question: str, k: int | None = None) -> list:
-        """The retrieved chunks (``Hit``) for a question, best first."""
-        return self._state[1].search(question, k)
+        """The retrieved chunks (``Hit``) for a question, best first; English is bridged as in ``ask``."""
+        return self._retrieve(question.strip(), k=k)[0]
 
     def add_files(self, paths: Sequence[str | Path], progress: Callable[[float, str], None] | None = None) -> dict:
         """Add issue files (or folders) to the index and swap the new index in.
@@ -149,8 +160,38 @@ class Assistant:
         with self._lock:   # one build at a time; questions do not wait for it
             index, report = sync_index(self.index_dir, paths, config=self.config, embedder=self.embedder,
                                        tokenizer=self.tokenizer, on_progress=progress, current=self.index)
-            self._use(index)
+            self._use(index, warm=True)
         return report.to_dict()
+
+    def _manifest_stamp(self) -> int | None:
+        try:
+            return (self.index_dir / MANIFEST).stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def _follow_disk(self) -> None:
+        """Swap in an index another process saved (a scheduled ``rag index``), loaded in the
+        background: the question that notices it is answered from the loaded index meanwhile."""
+        stamp = self._manifest_stamp()
+        if stamp == self._seen or not self._reloading.acquire(blocking=False):
+            return
+        self._seen = stamp
+        threading.Thread(target=self._reload, daemon=True, name="rag-reload").start()
+
+    def _reload(self) -> None:
+        try:
+            if read_manifest(self.index_dir).get("generation") == self.index.manifest.get("generation"):
+                return   # our own add_files saved it
+            index = Index.load(self.index_dir, model=self.embedder.name, dim=self.embedder.dim)
+            with self._lock:   # generations only grow: never swap an older one over an upload's
+                if index.manifest.get("generation", 0) > self.index.manifest.get("generation", 0):
+                    self._use(index, warm=True)
+                    log.info("index %s changed on disk: now %d chunks", self.index_dir, len(index))
+        except RagError as e:
+            log.warning("the index on disk changed but does not load (%s); still answering from the "
+                        "loaded one", e)
+        finally:
+            self._reloading.release()
 
     def status(self) -> dict:
         m = self.index.manifest

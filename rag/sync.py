@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
+import os
+import shutil
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass, asdict
@@ -23,9 +27,10 @@ from tqdm import tqdm
 from .chunk import Chunk, chunk_article
 from .clean import clean_text
 from .config import Config
-from .errors import IngestError, IndexFormatError
+from .errors import ConfigError, IngestError, IndexFormatError, IndexVersionError, IndexWriteError
 from .index import MANIFEST, Index, read_manifest
 from .ingest import Document, find_issue_files, read_document
+from .lock import writer_lock
 from .meta import IssueMeta
 from .segment import segment_issue
 from .tokenize import ChineseTokenizer
@@ -35,6 +40,8 @@ __all__ = ["SyncReport", "sync_index", "default_sources", "issue_chunks"]
 log = logging.getLogger(__name__)
 _EMBED_BATCH = 256
 ProgressFn = Callable[[float, str], None]
+# The sources and config again, beside the manifest: what rebuilds an index whose manifest is damaged.
+_RECOVERY = ".sources.json"
 
 
 class PassageEmbedder(Protocol):
@@ -159,7 +166,8 @@ def _live_index(index_dir: Path, current: Index | None) -> Index:
 def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
                config: Config | None = None, embedder: PassageEmbedder | None = None,
                tokenizer: ChineseTokenizer | None = None, progress: bool = False,
-               on_progress: ProgressFn | None = None, current: Index | None = None) -> tuple[Index, SyncReport]:
+               on_progress: ProgressFn | None = None, current: Index | None = None,
+               wait: bool = True) -> tuple[Index, SyncReport]:
     """Add ``paths`` to the index's sources and sync; returns the new index and a report.
 
     With no paths, the recorded sources are synced (a new index starts from
@@ -170,28 +178,40 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
     used as the previous index when it is still the live generation, instead of loading a
     second copy (a million chunks' vectors are about 800 MB).
 
+    The whole sync, from reading the previous manifest to saving, holds the folder's
+    writer lock: a second sync waits for it (``wait=False``: raises IndexBusyError) and
+    then starts from the index the first one saved, so neither loses the other's files.
+
     Example:
         >>> index, report = sync_index("index", ["seeds/"])      # doctest: +SKIP
         >>> report.embedded, report.reused                          # doctest: +SKIP
         (66, 0)
     """
-    started = time.perf_counter()
-    index_dir = Path(index_dir)
     note = on_progress or (lambda fraction, message: None)
+    with writer_lock(index_dir, wait=wait, on_wait=lambda message: note(0.0, message)):
+        return _sync_locked(Path(index_dir), paths, config, embedder, tokenizer, progress, note, current)
+
+
+def _sync_locked(index_dir: Path, paths: Iterable[str | Path], config: Config | None,
+                 embedder: PassageEmbedder | None, tokenizer: ChineseTokenizer | None,
+                 progress: bool, note: ProgressFn, current: Index | None) -> tuple[Index, SyncReport]:
+    started = time.perf_counter()
     old, old_manifest = None, {}
     if (index_dir / MANIFEST).exists():
         try:
             old = _live_index(index_dir, current)
             old_manifest = old.manifest
+        except IndexVersionError:
+            raise   # a newer program's index: rebuilding it here would downgrade it
         except IndexFormatError as e:
             # A damaged index is rebuilt from its recorded sources; nothing is reused from it.
             log.warning("previous index unusable (%s); rebuilding it", e)
-            try:
-                old_manifest = {"sources": list(read_manifest(index_dir).get("sources", []))}
-            except IndexFormatError:
-                old_manifest = {}
+            old_manifest = _recovery_info(index_dir)
     if config is None:
-        config = Config.from_dict(old_manifest["config"]) if old else Config()
+        try:
+            config = Config.from_dict(old_manifest["config"]) if "config" in old_manifest else Config()
+        except ConfigError:
+            config = Config()
     embedder, config = _embedder_for(config, embedder)
     tokenizer = tokenizer or ChineseTokenizer()
 
@@ -247,7 +267,9 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
     writer = Index
     if config.backend == "qdrant":
         from .qdrant_index import QdrantIndex as writer
-    index = writer.write(index_dir, manifest, old if keep else None, keep, new_rows, len(chunks), config)
+    index = _write(index_dir, lambda: writer.write(index_dir, manifest, old if keep else None, keep,
+                                                   new_rows, len(chunks), config))
+    _write_recovery_info(index_dir, manifest)
     total = sum(e["chunks"] for e in entries.values())
     report = SyncReport(documents=len(entries), articles=manifest["articles"], chunks=total,
                         embedded=len(todo), reused=total - len(todo), removed=len(removed),
@@ -255,3 +277,40 @@ def sync_index(index_dir: str | Path, paths: Iterable[str | Path] = (), *,
     note(1.0, "done")
     log.info("sync: %s", report)
     return index, report
+
+
+def _write(index_dir: Path, write: Callable[[], Index]) -> Index:
+    """Write under the writer lock; a failed write (disk full…) leaves the previous index live."""
+    before = set(index_dir.glob("gen-*"))
+    try:
+        return write()
+    except (OSError, RuntimeError, sqlite3.Error) as e:   # faiss: RuntimeError; SQLite: "disk I/O error"
+        for partial in [*index_dir.glob(".building-*"), *(set(index_dir.glob("gen-*")) - before)]:
+            shutil.rmtree(partial, ignore_errors=True)
+        (index_dir / f".{MANIFEST}.tmp").unlink(missing_ok=True)
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).strip().splitlines()[-1]
+        raise IndexWriteError(f"could not write the new index into {index_dir} ({reason}); free some "
+                              f"disk space and run: rag index --index-dir {index_dir}. The previous "
+                              "index is unchanged and still answers questions.") from e
+
+
+def _write_recovery_info(index_dir: Path, manifest: dict) -> None:
+    tmp = index_dir / f"{_RECOVERY}.tmp"
+    try:
+        tmp.write_text(json.dumps({k: manifest[k] for k in ("sources", "config")}, ensure_ascii=False),
+                       encoding="utf-8")
+        os.replace(tmp, index_dir / _RECOVERY)
+    except OSError as e:
+        log.warning("could not write %s (%s); a damaged manifest would lose its sources", _RECOVERY, e)
+
+
+def _recovery_info(index_dir: Path) -> dict:
+    """Sources and config of a damaged index: from the copy beside it, else from its manifest."""
+    for read in (lambda: json.loads((index_dir / _RECOVERY).read_text(encoding="utf-8")),
+                 lambda: read_manifest(index_dir)):
+        try:
+            data = read()
+            return {"sources": [str(s) for s in data["sources"]], "config": dict(data["config"])}
+        except (OSError, ValueError, KeyError, TypeError, IndexFormatError):
+            continue
+    return {}

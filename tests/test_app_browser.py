@@ -6,19 +6,14 @@ Uses Debian's chromium (``apt-get install chromium``) driven by Playwright's Pyt
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
+
+from load import start_app, stop_app
 
 REPO = Path(__file__).resolve().parents[1]
 SHOTS = REPO / "screenshots"
@@ -43,55 +38,18 @@ NEW_ISSUE_NAME = "青桐苑 第1期.txt"  # the app stores it as 青桐苑_第1�
 NEW_ISSUE_STORED = "青桐苑_第1期.txt"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _log_tail(path: Path, chars: int = 4000) -> str:
-    return path.read_text(encoding="utf-8", errors="replace")[-chars:] if path.exists() else ""
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    """Start ``python app.py`` on a free port with a fresh index dir; yield its URL."""
+    """Start ``python app.py`` on a free port of 127.0.0.1 with a fresh index dir; yield its URL."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install it with "
                     "`apt-get update && apt-get install -y chromium chromium-driver`")
     work = tmp_path_factory.mktemp("app")
-    port = _free_port()
-    env = {**os.environ, "RAG_INDEX_DIR": str(work / "index"), "PYTHONUNBUFFERED": "1"}
-    log_path = work / "app.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port",
-                                 str(port)], cwd=REPO, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
-    deadline = time.monotonic() + START_TIMEOUT
+    proc, url = start_app(work / "index", "", work / "app.log", timeout=START_TIMEOUT)
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"app.py exited with {proc.returncode}:\n{_log_tail(log_path)}")
-            try:
-                with direct.open(url, timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"app.py did not answer on {url} within {START_TIMEOUT}s:\n"
-                            f"{_log_tail(log_path)}")
-            time.sleep(1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_app(proc)
 
 
 @pytest.fixture(scope="module")

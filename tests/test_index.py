@@ -102,7 +102,7 @@ def test_damaged_index_is_rebuilt_by_the_next_sync(tmp_path, seed_copy, tokenize
     index, _ = build(ix, [seed_copy], FakeEmbedder(), tokenizer)
     for f in ix.glob("gen-*/*/dense.faiss"):
         f.write_bytes(b"garbage")
-    with pytest.raises(IndexFormatError, match="damaged index files"):
+    with pytest.raises(IndexFormatError, match=r"dense\.faiss: damaged index file"):
         Index.load(ix)
     rebuilt, report = build(ix, [], FakeEmbedder(), tokenizer)   # sources come from the manifest
     assert report.documents == 5 and report.embedded == len(index) == len(rebuilt)
@@ -122,8 +122,7 @@ def test_load_checks_model_dimension_and_counts(tmp_path, seed_copy, fake_embedd
     db.execute("DELETE FROM chunks WHERE row = ?", (n - 1,))   # a half-written chunk store
     db.commit()
     db.close()
-    with pytest.raises(IndexFormatError, match=rf"damaged index.*chunks.sqlite: chunk store holds {n - 1} "
-                                               rf"chunks, the index expects {n}"):
+    with pytest.raises(IndexFormatError, match=r"tail/chunks\.sqlite: damaged index file"):
         Index.load(ix)
     with pytest.raises(IndexFormatError, match="no index at"):
         Index.load(tmp_path / "nowhere")
