@@ -48,6 +48,7 @@ _CONTINUES = "，,、：:；“《（(「—"
 _PHOTO_CAPTION = re.compile(r"([\s。.][\u4e00-\u9fff]{2,4}(?:\s[\u4e00-\u9fff]{2,4})*\s*(摄|攝)|供图|供圖)$|^(图说|圖說|图为|圖為)[:：]")
 # "(上接第一版)", "（下转第2版）": where an article jumps to or from another page.
 _JUMP = re.compile(r"[（(]\s*(上接|下转|下轉|接上)\s*第?\s*[0-9一二三四五六七八九十]{1,3}\s*(版|页|頁)?\s*[)）]")
+_DATE_PREFIX = re.compile(r"^(date|日期|時間|时间)[:：]?\s*\d{4}-\d{1,2}-\d{1,2}(\s+\d{1,2}:\d{2}(:\d{2})?)?\s+(?=\S)")  # a web page's "date 2026-01-02 萬里區…"
 _BYLINE_END = re.compile(r"[（(][^（）()]{1,24}[)）]$")
 CAPTION_MAX = 25
 HEADING_MAX = 40
@@ -189,7 +190,7 @@ def _raw_lines(raw: str, layout: Layout | None = None) -> list[_Line]:
     out, gap, drop_next, pos = [], 0, False, 0
     for full in raw.splitlines(keepends=True):
         start, pos = pos, pos + len(full)
-        line = full.replace("\ufeff", "").strip().replace("\u3000", " ")
+        line = _DATE_PREFIX.sub("", full.replace("\ufeff", "").strip().replace("\u3000", " "))
         if not line:
             gap += 1
             continue

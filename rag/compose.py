@@ -86,8 +86,8 @@ class Composer:
     def __init__(self, tokenizer: ChineseTokenizer, doc_freq: Mapping[str, int], n_docs: int,
                  article_text: Callable[[str, int], str], *, scorer: Scorer | None = None,
                  min_similarity: float = 0.76) -> None:
-        self.features = FeatureMaker(tokenizer, doc_freq, n_docs, article_text)
         self.scorer = scorer or Scorer()
+        self.features = FeatureMaker(tokenizer, doc_freq, n_docs, article_text, self.scorer.span_weights)
         self.min_similarity = min_similarity
 
     def candidates(self, question: str, hits: Sequence[Hit]) -> tuple[QuestionContext, list[Candidate]]:
@@ -152,7 +152,10 @@ class Composer:
         qc = dataclasses.replace(qc, q=q, names=tuple(english.names))
         cands = self.features.candidates(qc, hits)
         plausible = [c for c in cands if c.features["name_miss"] == 0
-                     and (c.span is not None or not q.span) and all(f in to_simplified(c.sentence) for f in q.focus)
+                     and (c.features.get("span_fits") or not (q.span or q.kind == "person"))
+                     and not (q.kind == "person" and c.span and (c.span.how not in ("role", "honorific", "name") or (
+                         c.span.how == "name" and not _after_term(c.sentence, c.span.start, english.terms))))  # "书记乐跃明"
+                     and all(f in to_simplified(c.sentence) for f in q.focus)
                      and not (q.kind == "number" and c.span_text and c.span_text.endswith("岁")
                               and not re.search(r"\bold\b|\bage", question, re.I))]
         plausible = sorted(plausible, key=lambda c: (-c.features["cov_s"], c.rank))[:8]
@@ -176,6 +179,12 @@ class Composer:
             top = hits[0].chunk
             text += f"最相关的文章是《{top.title or top.section or top.source}》（{top.source}），但其中没有直接回答。"
         return Answer(question, False, text, None, ())
+
+
+def _after_term(s: str, start: int, terms: Sequence[str]) -> bool:
+    """One of ``terms`` ends at ``start`` of ``s`` (or one character before it)."""
+    before = to_simplified(s[max(0, start - 8):start])
+    return any(before.endswith(t) or before[:-1].endswith(t) for t in terms)
 
 
 def _supporting(qc: QuestionContext, cands: list[Candidate], support: float) -> list[Candidate]:

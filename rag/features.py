@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Sequence
 from .chunk import split_sentences
 from .question import ASKS, GENERIC_WORDS, Question, analyse_question, question_terms
 from .retrieve import Hit
-from .spans import Span, best_span, find_spans, span_nearness
+from .spans import Span, best_span, find_spans
 from .tokenize import ChineseTokenizer, simplified_aligned, to_simplified
 
 __all__ = ["Candidate", "QuestionContext", "FeatureMaker", "FEATURES", "FEATURE_GROUPS"]
@@ -78,11 +78,13 @@ class FeatureMaker:
         doc_freq: chunk frequency of each token in the index (rare terms weigh more).
         n_docs: number of chunks in the index.
         article_text: maps (source, article) to the article's whole text.
+        span_model: fitted weights that pick the answer span of a sentence (``best_span``).
     """
 
     def __init__(self, tokenizer: ChineseTokenizer, doc_freq: Mapping[str, int], n_docs: int,
-                 article_text: Callable[[str, int], str]) -> None:
+                 article_text: Callable[[str, int], str], span_model: Mapping[str, float] | None = None) -> None:
         self.tokenizer = tokenizer
+        self.span_model = span_model or {}
         self.doc_freq = doc_freq
         self.n_docs = max(n_docs, 1)
         self.article_text = article_text
@@ -170,13 +172,13 @@ class FeatureMaker:
         top = max(weights.values(), default=1.0)
         in_s = sum(w * _presence(t, s) for t, w in weights.items()) / total
         in_ctx = sum(w * max(_presence(t, s), _presence(t, ctx)) for t, w in weights.items()) / total
-        missing = [w for t, w in weights.items() if len(t) > 1 and t not in s and t not in ctx]
+        missing = {t: w for t, w in weights.items() if len(t) > 1 and t not in s and t not in ctx}
         f = {
             "cov_s": in_s, "cov_ctx": in_ctx,
             "cov_title": sum(w for t, w in weights.items() if t in title) / total,
             "bigram_s": _share(qc.bigrams, s), "bigram_ctx": _share(qc.bigrams, ctx),
             "subj_s": _share(qc.subjects, s, empty=0.0), "subj_ctx": _share(qc.subjects, ctx),
-            "miss_max": max(missing, default=0.0) / top if top else 0.0,
+            "miss_max": max(missing.values(), default=0.0) / top if top else 0.0,
             "name_miss": 1.0 if any(n not in ctx for n in qc.names) else 0.0,
             "focus_s": max((_presence(f_, s) for f_ in q.focus), default=0.0),
             "cue_s": 1.0 if q.cue and re.search(q.cue, s) else 0.0,
@@ -202,8 +204,8 @@ class FeatureMaker:
             f[f"asks_{a}"] = 1.0 if q.asks == a else 0.0
         spans = find_spans(q, s, self.tokenizer.words, self.tokenizer.freq) if q.chinese else []
         terms = [t for t in weights if len(t) > 1]
-        c.span, span_f = best_span(q, s, spans, terms, weights)
-        f["span_near_pred"] = span_nearness(s, c.span, qc.near) if c.span and qc.near else 0.0
+        c.span, span_f = best_span(q, s, spans, terms, weights, self.span_model, qc.near)
+        f["span_near_pred"] = span_f.get("span_near_pred", 0.0)
         f["has_span"] = 1.0 if c.span else 0.0
         how = c.span.how if c.span else ""
         f["span_typed"] = 1.0 if how in ("pattern", "role", "address", "honorific") else 0.0

@@ -84,6 +84,7 @@ class Scorer:
             self.conf_bias = float(data["confidence"]["bias"])
             self.threshold = float(data["threshold"])
             self.support = float(data["support"])
+            self.span_weights = {k: float(v) for k, v in data.get("span", {}).get("weights", {}).items()}
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise ConfigError(f"{where}: not a scorer file ({e}); refit it with: python scripts/fit_scorer.py") from None
         self.info = data.get("info", {})
@@ -95,6 +96,7 @@ class Scorer:
         self.rank_weights, self.rank_bias = dict(data["ranker"]["weights"]), float(data["ranker"].get("bias", 0.0))
         self.conf_weights, self.conf_bias = dict(data["confidence"]["weights"]), float(data["confidence"]["bias"])
         self.threshold, self.support = float(data["threshold"]), float(data["support"])
+        self.span_weights = dict(data.get("span", {}).get("weights", {}))
         self.info = data.get("info", {})
         return self
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import threading
 from pathlib import Path
 from typing import Callable, Sequence
@@ -120,6 +121,7 @@ class Assistant:
         if not isinstance(question, str) or not question.strip():
             raise EmptyQuestionError("the question is empty; type a question, e.g. 兰岭园新增了多少个停车位？")
         question = "".join(ch for ch in question if ch.isprintable() or ch in "\n\t")
+        question = re.sub(r"(\D)\1{3,}", r"\1", question)     # "？？？？" or "啊啊啊…" pasted on: one is enough
         question = question.strip()[: self.config.max_question_chars]
         self._follow_disk()
         index, retriever, composer, bridge = self._state

@@ -13,11 +13,11 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .question import ROLES, YEAR_ONLY, Question
 
-__all__ = ["Span", "find_spans", "best_span", "span_features", "span_nearness", "clause_of"]
+__all__ = ["Span", "HOWS", "find_spans", "best_span", "span_vector", "span_features", "span_nearness", "clause_of"]
 
 _CLAUSE_END = "，,；;。！？!?：:"
 # A name's characters: Chinese, but not the particles that join a name to the words around it.
@@ -36,6 +36,7 @@ _ORG_END = (r"公司|单位|党支部|党总支|党委|委员会|中心|协会|�
             r"志愿队|服务队|小组|物业|商会|合作社|研究会|促进会|联合会|办公室|管理处|派出所|所")
 _HONORIFIC = r"阿姨|老师|师傅|大爷|大妈|先生|女士|同志|老人|爷爷|奶奶|医生|书记|主任|老伯|阿婆|大姐|大哥"
 _NAME_STOP = set("的了和与及在是为被把将向从对以等也都还就又说表示介绍")
+_PLACE_END = set("路街道区镇村委会园楼站馆院所局厅室队部号弄")   # 武宁路, 居委: a place or a body, not a person
 _QUOTED = r"“([^”]{2,30})”|《([^》]{2,40})》|「([^」]{2,30})」|\"([^\"]{2,30})\""
 
 
@@ -59,7 +60,8 @@ def _is_name(word: str, freq: Callable[[str], int]) -> bool:
     """A 2–3 (or 4 with a double surname) character word that reads as a person's name:
     it starts with a family name and is not a common dictionary word."""
     single, double = _surnames()
-    if not re.fullmatch(r"[\u4e00-\u9fff]{2,4}", word) or any(ch in _NAME_STOP for ch in word[1:]):
+    if not re.fullmatch(r"[\u4e00-\u9fff]{2,4}", word) or any(ch in _NAME_STOP for ch in word[1:]) \
+            or word[-1] in _PLACE_END:
         return False
     starts = (word[:2] in double and len(word) >= 3) or (word[0] in single and len(word) <= 3)
     return starts and freq(word) < 50
@@ -143,16 +145,16 @@ def _people(s: str, words, freq) -> list[Span]:
         elif a >= 1 and s[a - 1] in single:
             out.append(Span(a - 1, m.end(), "honorific"))          # "许阿姨": a surname alone keeps its title
     pos = 0
-    for w in words(s):
-        if _is_name(w, freq):
+    for w in _cut(words, s):
+        if _is_name(w, freq) and s[pos + len(w):pos + len(w) + 1] not in _PLACE_END and not s.startswith("片区", pos + len(w)):
             out.append(Span(pos, pos + len(w), "name"))
         pos += len(w)
     return out
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=1 << 14)
 def _cut(words: Callable[[str], Sequence[str]], text: str) -> tuple[str, ...]:
-    """The question's parts cut once, not once per sentence."""
+    """A text cut once: the question's parts once per question, a sentence once per process."""
     return tuple(words(text))
 
 
@@ -263,18 +265,37 @@ def span_features(q: Question, s: str, sp: Span, terms: Sequence[str], weights: 
     }
 
 
-def best_span(q: Question, s: str, spans: list[Span], terms: Sequence[str],
-              weights: dict[str, float]) -> tuple[Span | None, dict[str, float]]:
-    """The span most likely to be the answer, by its features, and those features."""
+HOWS = ("pattern", "address", "place", "role", "honorific", "name", "org", "quote", "kind", "between")
+
+
+def span_vector(q: Question, s: str, sp: Span, terms: Sequence[str], weights: dict[str, float],
+                near: Sequence[str] = ()) -> dict[str, float]:
+    """What the span model reads of one span: its features, which rule found it, how close
+    it is to the words next to the question word, and whether a question term ends just
+    before it ("党总支书记施云霞")."""
+    f = span_features(q, s, sp, terms, weights)
+    f[f"how_{sp.how}"] = 1.0
+    f["span_near_pred"] = span_nearness(s, sp, near) if near else 0.0
+    before = s[max(0, sp.start - 8):sp.start]
+    f["after_term"] = 1.0 if any(before.endswith(t) or before[:-1].endswith(t) for t in terms) else 0.0
+    return f
+
+
+def best_span(q: Question, s: str, spans: list[Span], terms: Sequence[str], weights: dict[str, float],
+              model: Mapping[str, float] | None = None, near: Sequence[str] = ()) -> tuple[Span | None, dict[str, float]]:
+    """The span most likely to be the answer, and its features. ``model`` holds fitted
+    weights over ``span_vector`` (``scripts/fit_scorer.py``); without it a fixed sum is used."""
     if not spans:
         return None, {}
     scored = []
-    for sp in spans:
-        f = span_features(q, s, sp, terms, weights)
-        key = (f["span_unit"] + f["span_fits"] - f["span_stated"] - f["span_inside_q"] - 0.5 * f["span_year_only"]
-               + 0.5 * f["span_kind_word"] + f["span_clause"] + f["span_near"] + 0.5 * f["span_focus"]
-               + (0.3 if sp.how in ("pattern", "role", "address") else 0.0))
+    for i, sp in enumerate(spans):
+        f = span_vector(q, s, sp, terms, weights, near)
+        if model:
+            key = sum(w * f.get(k, 0.0) for k, w in model.items())
+        else:
+            key = (f["span_unit"] + f["span_fits"] - f["span_stated"] - f["span_inside_q"] - 0.5 * f["span_year_only"]
+                   + 0.5 * f["span_kind_word"] + f["span_clause"] + f["span_near"] + 0.5 * f["span_focus"]
+                   + (0.3 if sp.how in ("pattern", "role", "address") else 0.0))
         scored.append((key, -sp.start, sp, f))
     key, _, sp, f = max(scored, key=lambda x: (x[0], x[1]))
     return sp, f
-

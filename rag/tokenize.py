@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -31,11 +32,14 @@ how many much does do did
 """.split())
 
 
+@functools.lru_cache(maxsize=1 << 15)
 def to_simplified(text: str) -> str:
-    """NFKC-normalise and convert traditional characters to simplified ones."""
+    """NFKC-normalise and convert traditional characters to simplified ones (the same
+    sentences come back question after question, so results are kept)."""
     return zhconv.convert(unicodedata.normalize("NFKC", text), "zh-cn")
 
 
+@functools.lru_cache(maxsize=1 << 15)
 def simplified_aligned(text: str) -> str:
     """``to_simplified`` keeping one character for one: offsets into the result cut the
     original text. A character whose normal form is longer ("㎡" -> "m2") stays as it is."""

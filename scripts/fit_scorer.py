@@ -36,7 +36,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
+from fit_spans import fit_span_model, span_examples, span_report  # noqa: E402
 from rag.compose import Composer, _display  # noqa: E402
 from rag.features import FEATURE_GROUPS, FEATURES  # noqa: E402
 from rag.question import is_chinese  # noqa: E402
@@ -57,6 +59,8 @@ FOLDS = 5
 AUTO_WEIGHT = 0.3      # an auto-generated question counts this much of a labelled one
 MAX_PAIRS = 30         # wrong candidates paired with the right one, per question
 SUPPORTS = (0.5, 1.0, 2.0, 4.0)
+THRESHOLDS = np.round(np.arange(0.02, 0.95, 0.01), 2)
+PLATEAU = 0.01         # thresholds this close to the best value count as equally good
 # What the confidence model reads of the best candidate, besides its score and lead.
 CONFIDENCE_FEATURES = ("cov_s", "cov_ctx", "subj_ctx", "subj_s", "name_miss", "miss_max", "focus_s", "near_s",
                        "pred_s", "has_span", "span_fits", "span_unit", "span_near", "span_near_pred", "span_focus",
@@ -226,13 +230,14 @@ def judge(row, a) -> bool:
 
 
 def choose_threshold(composer, items, rankers, confidence) -> tuple[float, float]:
-    """The threshold and support margin maximising answered-right share + refused-trap share.
+    """The threshold and support margin maximising answered-right share + refused-trap share
+    (the middle of the near-best thresholds).
 
     Whether an answer is right does not depend on the threshold, only whether it is given:
     each item is answered once per support margin with the threshold at 0, and the sweep is
     then a comparison with each item's confidence."""
     trap = np.array([it["row"]["answer"] is None for it in items])
-    best = None
+    curves = {}
     for support in SUPPORTS:
         right, conf = [], []
         for it, r in zip(items, rankers):
@@ -241,12 +246,14 @@ def choose_threshold(composer, items, rankers, confidence) -> tuple[float, float
             right.append(judge(it["row"], a) and it["row"]["answer"] is not None)
             conf.append(a.citations[0].score if a.found else 0.0)
         right, conf = np.array(right), np.array(conf)
-        for t in np.arange(0.02, 0.95, 0.01):
-            answered = conf >= t
-            value = (right & answered)[~trap].mean() + ((~answered)[trap].mean() if trap.any() else 1.0)
-            if best is None or value > best[0] + 1e-9:
-                best = (value, round(float(t), 2), support)
-    return best[1], best[2]
+        curves[support] = [(right & (conf >= t))[~trap].mean() + ((conf < t)[trap].mean() if trap.any() else 1.0)
+                           for t in THRESHOLDS]
+    support = max(SUPPORTS, key=lambda sup: max(curves[sup]))
+    # The curve is flat near its top and its argmax jumps with a few questions: take the
+    # middle of the thresholds within PLATEAU of the best value.
+    values = np.array(curves[support])
+    near = THRESHOLDS[values >= values.max() - PLATEAU]
+    return round(float(np.median(near)), 2), support
 
 
 def out_of_fold(composer, items, features, misses: list | None = None) -> dict[int, bool]:
@@ -307,6 +314,9 @@ def main(argv=None) -> int:
     rows = load(["seeds", "real", "labelled"] + ([] if args.no_auto else ["auto"]))
     counts = dict(Counter(r["origin"] for r in rows))
     print("questions by origin:", counts)
+    examples = span_examples(composer, rows, search_all(bot, rows, index_dir), is_right, fold_of)
+    print(span_report(examples, FOLDS))
+    composer.features.span_model = span_model = fit_span_model(examples)
     items = collect(bot, rows, index_dir)
     misses: list = []
     report(items, out_of_fold(composer, items, list(FEATURES), misses), "out of fold, all features")
@@ -316,7 +326,9 @@ def main(argv=None) -> int:
         for name, group in FEATURE_GROUPS.items():
             report(items, out_of_fold(composer, items, [f for f in FEATURES if f not in group]), f"without {name}")
     data = fit_scorer(composer, items, list(FEATURES))
+    data["span"] = {"weights": span_model}
     data["info"] = {"ranker": "pairwise logistic regression over rag/features.py FEATURES",
+                    "span": "pairwise logistic regression over rag/spans.py span_vector (scripts/fit_spans.py)",
                     "confidence": "logistic regression over the ranked list, on out-of-fold ranker scores",
                     "questions": counts, "auto_weight": AUTO_WEIGHT, "folds": FOLDS,
                     "made_by": "python scripts/fit_scorer.py"}

@@ -141,3 +141,9 @@ def test_layout_hints_join_a_short_cut_line_and_set_long_captions_apart():
     blocks = clean_text(raw, layout=layout)
     assert [(b.kind, b.text) for b in blocks] == [("text", cut + "参与疫情防控值守。"), ("caption", caption)]
     assert blocks[0].cuts == (len(cut),) and blocks[0].page == 1 and blocks[0].page_marks == ((len(cut), 2),)
+
+
+def test_web_page_date_prefix_is_not_text():
+    blocks = clean_text("# https://example.com/a\n\n date 2026-01-02 萬里區崁腳里有關懷據點，長輩們都分散居住。\n\n里長說，共餐相當不容易。\n")
+    texts = [b.text for b in blocks]
+    assert texts[0].startswith("萬里區崁腳里") and not any("2026-01-02" in t for t in texts)
