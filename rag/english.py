@@ -186,13 +186,32 @@ class EnglishBridge:
                     best[end] = cand
         result = best[len(token)]
         if result is not None and result[0] <= 3 and result[1] < result[0]:
-            return result[3]      # at least one piece is a word of two or more characters
+            if result[1] == 0:
+                return result[3]
+            # A one-character piece is a guess among homophones ("yi" -> 意 or 益 of 益卡通): the
+            # longest word of two or more characters stands for the name instead.
+            return max(_pieces(result[3], self._pinyin), key=len)
         if len(token) >= 5:          # "yunlian" for the index's 云莲一
             longer = [w for spelled, w in self._pinyin.items()
                       if spelled.startswith(token) and len(spelled) - len(token) <= 3 and len(w) >= 2]
             if longer:
                 return max(longer, key=lambda w: self.vocabulary[w])
         return None
+
+
+def _pieces(text: str, pinyin: dict[str, str]) -> list[str]:
+    """The words of ``text`` (a romanised name read back) of two characters or more."""
+    words = set(pinyin.values())
+    out, i = [], 0
+    while i < len(text):
+        for n in range(min(4, len(text) - i), 0, -1):
+            if text[i:i + n] in words:
+                out.append(text[i:i + n])
+                i += n
+                break
+        else:
+            i += 1
+    return [w for w in out if len(w) > 1] or [text]
 
 
 def _spellings(word: str, readings: dict[str, set[str]], limit: int = 16) -> Iterable[str]:

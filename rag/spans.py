@@ -31,11 +31,12 @@ _ADDRESS = (_NC + _NC_IN + r"{1,4}?[东南西北中]?(?:路|街(?![道坊办区]
 _NUMBERED = _NC + r"{2,8}?\d+号(?:\d+号楼|\d+幢|[一二三四五六七八九十\d]+楼|[\d、\-—]+(?:楼|层))*"
 _PLACE = (r"[\u4e00-\u9fff]{2,10}?(?:新村|小区|花园|公寓|大厦|广场|中心|公园|街道|居委会|居委|居民区|社区|"
           r"村|苑|园|城|里|坊|镇|区|楼|馆|站|厅|室|院|场|食堂|大楼|市场)")
-_ORG_END = (r"公司|单位|党支部|党总支|党委|委员会|中心|协会|基金会|学校|小学|中学|大学|幼儿园|医院|银行|集团|"
+_ORG_END = (r"公司|单位|党支部|党总支|党委|委员会|中心|协会|基金会|学校|小学|中学|大学|幼儿园|医院|养老院|敬老院|福利院|卫生院|法院|银行|集团|"
             r"俱乐部|研究院|事务所|居委会|居民区|街道|部门|支部|影院|药房|分局|工作室|联盟|服务站|服务社|社|团队|"
             r"志愿队|服务队|小组|物业|商会|合作社|研究会|促进会|联合会|办公室|管理处|派出所|所")
 _HONORIFIC = r"阿姨|老师|师傅|大爷|大妈|先生|女士|同志|老人|爷爷|奶奶|医生|书记|主任|老伯|阿婆|大姐|大哥"
 _NAME_STOP = set("的了和与及在是为被把将向从对以等也都还就又说表示介绍")
+_ADVERB_END = re.compile(r"(?:立即|随即|马上|已经|正在|共同|一起|一同|专门|主动|率先|首先|再次|还|也|都|就|又|便|均)+$")
 _PLACE_END = set("路街道区镇村委会园楼站馆院所局厅室队部号弄")   # 武宁路, 居委: a place or a body, not a person
 _QUOTED = r"“([^”]{2,30})”|《([^》]{2,40})》|「([^」]{2,30})」|\"([^\"]{2,30})\""
 
@@ -99,7 +100,7 @@ def find_spans(q: Question, s: str, words: Callable[[str], Sequence[str]],
         spans += _people(s, words, freq)
     if q.kind in ("org", "person") or q.asks in ("what", "who"):
         spans += [Span(*_trim_lead(s, *m.span()), "org")
-                  for m in re.finditer(rf"(?:(?![由与和跟同向为在是以及把被对从的了])[^\s，。；：,;:、“”《》()（）]){{2,24}}?(?:{_ORG_END})", s)]
+                  for m in re.finditer(rf"(?:(?![由与和跟同向为在是以及把被对从的了])[^\s，。；：,;:、“”《》()（）]){{2,24}}(?:{_ORG_END})", s)]   # the longest: 上海青创社会服务中心
     if q.asks in ("what", "who", "where", "describe", "how"):
         for m in re.finditer(_QUOTED, s):
             spans.append(Span(m.start(), m.end(), "quote"))
@@ -111,8 +112,8 @@ def find_spans(q: Question, s: str, words: Callable[[str], Sequence[str]],
         spans.append(between)
     seen, out = set(), []
     for sp in spans:
-        if sp.end - sp.start >= 1 and (sp.start, sp.end) not in seen:
-            seen.add((sp.start, sp.end))
+        if sp.end - sp.start >= 1 and sp not in seen:     # one text found by two rules is kept twice
+            seen.add(sp)
             out.append(sp)
     return out
 
@@ -188,6 +189,9 @@ def _between(q: Question, s: str, words) -> Span | None:
     while b > a and piece[b - 1] in " “”\"了的地与和跟同向为由在是以及把被对从":
         b -= 1
     a, b = _trim_lead(piece, a, b)
+    m = _ADVERB_END.search(piece, a, b)         # "北梅园居委党支部立即(牵头…)": the adverb is not the answer
+    if m and m.start() - a >= 2:
+        b = m.start()
     return Span(start + a, start + b, "between") if 2 <= b - a <= 30 else None
 
 

@@ -13,9 +13,10 @@
    same question. The confidence model is a logistic regression over the ranked list (best
    score, lead, the best candidate's features) fitted on out-of-fold ranker scores, labelled
    1 when the best candidate is right and 0 when it is wrong or the question is a trap. One
-   threshold on the confidence maximises the share of answerable questions answered right
-   plus the share of traps refused; the support margin (extra sentences for what/how/why)
-   is chosen with it.
+   threshold on the confidence balances the share of answerable questions answered right
+   and the share of traps refused (the weaker of the two is maximised: both have the same
+   target, and an answer to a trap is a wrong fact); the support margin (extra sentences
+   for what/how/why) is chosen with it.
 4. Out of fold: questions are split five ways by article (a trap goes with the article it
    was written about, else the one it retrieves first); each fold is answered by models and a
    threshold fitted on the other four only (the confidence model and the threshold from an
@@ -229,9 +230,15 @@ def judge(row, a) -> bool:
     return a.found and flat(row["answer"]) in flat(a.text) and row["source"] in cited
 
 
+def balance(answered: float, refused: float) -> float:
+    """What a threshold is worth: the weaker of the two shares (both have the same target),
+    the sum breaking ties."""
+    return min(answered, refused) + 0.01 * (answered + refused)
+
+
 def choose_threshold(composer, items, rankers, confidence) -> tuple[float, float]:
-    """The threshold and support margin maximising answered-right share + refused-trap share
-    (the middle of the near-best thresholds).
+    """The threshold and support margin that balance the answered-right share of answerable
+    questions and the refused share of traps (``balance``; the middle of the near-best thresholds).
 
     Whether an answer is right does not depend on the threshold, only whether it is given:
     each item is answered once per support margin with the threshold at 0, and the sweep is
@@ -246,7 +253,7 @@ def choose_threshold(composer, items, rankers, confidence) -> tuple[float, float
             right.append(judge(it["row"], a) and it["row"]["answer"] is not None)
             conf.append(a.citations[0].score if a.found else 0.0)
         right, conf = np.array(right), np.array(conf)
-        curves[support] = [(right & (conf >= t))[~trap].mean() + ((conf < t)[trap].mean() if trap.any() else 1.0)
+        curves[support] = [balance((right & (conf >= t))[~trap].mean(), (conf < t)[trap].mean() if trap.any() else 1.0)
                            for t in THRESHOLDS]
     support = max(SUPPORTS, key=lambda sup: max(curves[sup]))
     # The curve is flat near its top and its argmax jumps with a few questions: take the

@@ -73,7 +73,7 @@ SHORT_ANSWERS = [
 
 def test_short_answers_by_question_type(assistant):
     """The fitted span model and ranker give the exact fact for most kinds of question
-    (measured: 14-15 of these 16; the figure on articles it was not fitted on is in the README)."""
+    (measured: 13 of these 16; figures on articles it was not fitted on are in the README)."""
     misses = []
     for question, short in SHORT_ANSWERS:
         a = assistant.ask(question)

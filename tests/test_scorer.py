@@ -83,3 +83,29 @@ def test_the_confidence_model_tells_answerable_from_traps(fit):
                               dict(zip(FEATURES, it["x"][fit.ranked(it, ranker)[1][0]]))) for it in items]
     answerable, traps = np.array(conf[:60]), np.array(conf[60:])
     assert answerable.mean() > 0.7 > 0.3 > traps.mean()
+
+
+def test_the_span_model_learns_which_span_answers():
+    import sys
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from fit_spans import fit_span_model, is_gold_span
+    rng = np.random.default_rng(3)
+    examples = []
+    for _ in range(40):
+        right = int(rng.integers(4))
+        x = [{"span_fits": float(i == right), "span_near": float(rng.random()), "how_name": 1.0} for i in range(4)]
+        examples.append({"x": x, "y": np.array([i == right for i in range(4)]), "weight": 1.0})
+    model = fit_span_model(examples)
+    assert model["span_fits"] > 0 and abs(model.get("span_near", 0.0)) < model["span_fits"]
+    assert is_gold_span("7个停车位", "7个停车位") and is_gold_span("41戶居民", "41戶")
+    assert not is_gold_span("3500", "3500余人次")
+    assert not is_gold_span("居委", "北梅园居委党支部")
+
+
+def test_shipped_span_model_reads_span_features():
+    from rag.spans import HOWS
+    s = Scorer()
+    names = set(s.span_weights)
+    assert names and s.span_weights.get("span_fits", 0) > 0
+    assert names <= {f"how_{h}" for h in HOWS} | {"span_near_pred", "after_term"} | {
+        n for n in names if n.startswith("span_")}
