@@ -82,7 +82,7 @@ def test_qdrant_killed_sync_leaves_previous_generation_live(tmp_path, seed_copy,
     gc.collect()   # local mode: one process at a time; this one lets go of the folder
     (seed_copy / "005_new.txt").write_text(NEW_ISSUE, encoding="utf-8")
     (seed_copy / "001_91c320f7f684b254.txt").unlink()
-    proc = sync_killed_at_switch(ix, "rag.qdrant_index", f"backend='qdrant', qdrant={str(qd)!r}")
+    proc = sync_killed_at_switch(ix, "rag.manifest", f"backend='qdrant', qdrant={str(qd)!r}")
     assert proc.returncode == -9, proc.stderr.decode()
     loaded = Index.load(ix)
     assert sorted(c.id for c in loaded.chunks) == ids

@@ -119,11 +119,11 @@ def test_manifest_records_backend_and_queries_follow_it(seed_index_dir, torch_em
 
 
 def test_unknown_backend_names_the_choices(capsys):
-    with pytest.raises(ConfigError, match="unknown embedding_backend 'tensorrt'; choose one of onnx, torch"):
+    with pytest.raises(ConfigError, match="unknown embedding_backend 'tensorrt'; choose one of onnx, openvino, torch"):
         Config(embedding_backend="tensorrt")
     with pytest.raises(ConfigError, match="unknown embedding_backend"):
-        Config.from_dict({"embedding_backend": "OpenVino"})
-    with pytest.raises(ConfigError, match="unknown embedding backend 'gpu'; choose one of onnx, torch"):
+        Config.from_dict({"embedding_backend": "OpenVINO"})
+    with pytest.raises(ConfigError, match="unknown embedding backend 'gpu'; choose one of onnx, openvino, torch"):
         Embedder(backend="gpu")
     with pytest.raises(SystemExit) as exit_info:
         rag_main(["index", "--embedding-backend", "tensorrt"])
