@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from rag.embed import Embedder
 from rag.openvino_encoder import OpenVinoEncoder
 from rag.service import Assistant
 from rag.sync import sync_index
-from test_quantize import ONE_ISSUE, PARITY_TEXTS
+from test_quantize import ONE_ISSUE, PARITY_TEXTS, assert_parity
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +36,7 @@ def test_openvino_runs_the_onnx_export_beside_the_model(openvino_embedder):
 
 @pytest.mark.parametrize("kind", ["chinese", "traditional", "english", "edge"])
 def test_openvino_parity_with_fp32(openvino_embedder, fp32_embedder, kind):
-    texts = PARITY_TEXTS[kind]
-    for verb in ("embed_queries", "embed_passages"):
-        ours, ref = getattr(openvino_embedder, verb)(texts), getattr(fp32_embedder, verb)(texts)
-        assert ours.dtype == np.float32 and ours.shape == ref.shape == (len(texts), 384)
-        np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
-        cosines = np.sum(ours * ref, axis=1)
-        assert cosines.min() >= 0.98, dict(zip(texts, cosines.round(4)))
+    assert_parity(openvino_embedder, fp32_embedder, PARITY_TEXTS[kind])
 
 
 def test_manifest_records_openvino_and_queries_follow_it(openvino_embedder, tokenizer, tmp_path, monkeypatch):
