@@ -165,4 +165,9 @@ class QdrantIndex:
               config) -> "QdrantIndex":
         """Write generation n+1 to Qdrant (see rag.qdrant_write), then switch the manifest; load it."""
         index_dir = Path(index_dir)
-        return QdrantIndex(index_dir, write_collection(index_dir, manifest, old, keep, new_rows, n_new, config))
+        # Held until the index has opened: a local-mode client is shared by weak reference, and
+        # an in-memory (":memory:") one would otherwise go, with its collection, in between.
+        client = connect(config.qdrant)
+        index = QdrantIndex(index_dir, write_collection(index_dir, manifest, old, keep, new_rows, n_new, config))
+        del client
+        return index

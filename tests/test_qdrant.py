@@ -139,3 +139,11 @@ def test_qdrant_backend_needs_a_location(location):
     from rag.errors import ConfigError
     with pytest.raises(ConfigError, match="qdrant|backend"):
         Config(backend="qdrant" if not location else location, qdrant="")
+
+
+def test_in_memory_qdrant_keeps_its_collection_after_the_write(tmp_path, seed_copy, tokenizer):
+    gc.collect()
+    index, report, _ = build(tmp_path / "ix", [seed_copy], tokenizer, qdrant=":memory:")
+    gc.collect()   # the writer's client reference is gone; the index's own keeps the collection
+    assert len(index) == report.chunks and index.client.collection_exists(index.collection)
+    assert ranked(index, tokenizer, "兰岭园新增了多少个停车位")
