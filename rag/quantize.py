@@ -28,7 +28,7 @@ import numpy as np
 from .e5_weights import build_once
 from .errors import ModelLoadError
 
-__all__ = ["OnnxEncoder", "int8_folder", "ensure_onnx_int8", "export_onnx_int8"]
+__all__ = ["OnnxEncoder", "int8_folder", "ensure_onnx_int8", "export_onnx_int8", "export_graph", "write_marker", "complete"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def int8_folder(model: str, cache_dir: Path, source: Path | None = None) -> Path
     return cache_dir / f"{slug}-{hashlib.sha1(key.encode()).hexdigest()[:10]}-onnx-int8"
 
 
-def _complete(folder: Path) -> bool:
+def complete(folder: Path) -> bool:
     try:
         return json.loads((folder / _MARKER).read_text("utf-8")).get("format") == _FORMAT
     except (OSError, ValueError, AttributeError):
@@ -72,10 +72,10 @@ def ensure_onnx_int8(folder: Path, load_fp32) -> Path:
         load_fp32: called with no argument when an export is needed; returns the fp32
             ``SentenceTransformer`` to export.
     """
-    if not _complete(folder):
+    if not complete(folder):
         logger.info("exporting an int8 ONNX copy of the embedding model (once, ~1 min) into %s", folder)
         st_model = load_fp32()
-        build_once(folder, lambda tmp: export_onnx_int8(st_model, tmp), _complete, disk="~1 GB while exporting")
+        build_once(folder, lambda tmp: export_onnx_int8(st_model, tmp), complete, disk="~1 GB while exporting")
     return folder
 
 
@@ -102,16 +102,14 @@ def _meta(st_model) -> dict:
             "prompts": dict(getattr(st_model, "prompts", None) or {}), "exported": time.strftime("%Y-%m-%d")}
 
 
-def export_onnx_int8(st_model, out: Path) -> None:
-    """Write the int8 ONNX copy of a loaded fp32 ``SentenceTransformer`` into folder ``out``."""
+def export_graph(st_model, path: Path) -> dict:
+    """Write the fp32 transformer of a loaded ``SentenceTransformer`` to ONNX at ``path`` (standard
+    ops only; pooling happens in numpy); returns what serving needs besides the graph (``_meta``)."""
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.transformers.optimizer import optimize_model
 
     meta = _meta(st_model)
     transformer = st_model[0]
     net = getattr(transformer, "auto_model", None) or transformer.model
-    started = time.perf_counter()
     try:
         net.set_attn_implementation("eager")   # the graph the optimiser knows how to fuse
     except (AttributeError, ValueError) as exc:
@@ -125,24 +123,40 @@ def export_onnx_int8(st_model, out: Path) -> None:
         def forward(self, input_ids, attention_mask):
             return self.net(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    fp32, fused = out / "fp32.onnx", out / "fused.onnx"
     sample = torch.ones((2, 8), dtype=torch.long)
     axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
             "last_hidden_state": {0: "batch", 1: "tokens"}}
     with torch.no_grad():
-        torch.onnx.export(Hidden().eval(), (sample, sample), str(fp32), input_names=list(axes)[:2],
+        torch.onnx.export(Hidden().eval(), (sample, sample), str(path), input_names=list(axes)[:2],
                           output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17,
                           dynamo=False)
-    config = net.config
-    optimize_model(str(fp32), model_type="bert", num_heads=int(getattr(config, "num_attention_heads", 0)),
-                   hidden_size=int(getattr(config, "hidden_size", 0))).save_model_to_file(str(fused))
+    meta["num_heads"] = int(getattr(net.config, "num_attention_heads", 0))
+    meta["hidden_size"] = int(getattr(net.config, "hidden_size", 0))
+    return meta
+
+
+def write_marker(st_model, out: Path, meta: dict, started: float) -> None:
+    """The tokenizer and the marker file, written last: the folder is complete."""
+    st_model.tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
+    meta["export_seconds"] = round(time.perf_counter() - started, 1)
+    (out / _MARKER).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", "utf-8")
+
+
+def export_onnx_int8(st_model, out: Path) -> None:
+    """Write the int8 ONNX copy of a loaded fp32 ``SentenceTransformer`` into folder ``out``."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    started = time.perf_counter()
+    fp32, fused = out / "fp32.onnx", out / "fused.onnx"
+    meta = export_graph(st_model, fp32)
+    optimize_model(str(fp32), model_type="bert", num_heads=meta["num_heads"],
+                   hidden_size=meta["hidden_size"]).save_model_to_file(str(fused))
     fp32.unlink()
     quantize_dynamic(str(fused), str(out / "model.onnx"), weight_type=QuantType.QInt8, per_channel=True,
                      reduce_range=True, extra_options={"DefaultTensorType": 1})  # 1 = FLOAT
     fused.unlink()
-    st_model.tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
-    meta["export_seconds"] = round(time.perf_counter() - started, 1)
-    (out / _MARKER).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    write_marker(st_model, out, meta, started)
 
 
 class OnnxEncoder:
@@ -154,7 +168,6 @@ class OnnxEncoder:
     """
 
     def __init__(self, folder: Path) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         meta = json.loads((folder / _MARKER).read_text("utf-8"))
@@ -165,16 +178,22 @@ class OnnxEncoder:
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tokenizer.enable_truncation(self.max_seq_length)
         self._tokenizer.enable_padding(pad_id=meta["pad_id"], pad_token=meta["pad_token"])
+        self._run = self._open(folder / "model.onnx")
+
+    def _open(self, path: Path):
+        """The network at ``path`` as a function (input_ids, attention_mask) -> token embeddings."""
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.log_severity_level = 3
         # Spinning threads burn the CPU that other processes on a shared machine need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.intra_op_num_threads = os.cpu_count() or 1
         try:
-            self._session = ort.InferenceSession(str(folder / "model.onnx"), options,
-                                                 providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ONNX Runtime's errors (InvalidProtobuf, Fail...) share no narrower base
-            raise ModelLoadError(f"ONNX Runtime cannot load {folder / 'model.onnx'}: {exc}") from exc
+            raise ModelLoadError(f"ONNX Runtime cannot load {path}: {exc}") from exc
+        return lambda ids, mask: session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
 
     def get_sentence_embedding_dimension(self) -> int:
         return int(self._meta["dim"])
@@ -205,7 +224,7 @@ class OnnxEncoder:
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        hidden = self._run(ids, mask)
         if self._meta["pooling"] == "cls":
             vectors = hidden[:, 0]
         else:

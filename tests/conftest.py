@@ -89,7 +89,7 @@ def assistant(seed_index_dir, real_embedder, tokenizer):
     return Assistant(seed_index_dir, embedder=real_embedder, tokenizer=tokenizer)
 
 
-def sync_killed_at_switch(index_dir: Path, module: str = "rag.index", config: str = "") -> subprocess.CompletedProcess:
+def sync_killed_at_switch(index_dir: Path, module: str = "rag.manifest", config: str = "") -> subprocess.CompletedProcess:
     """Run a sync (fake embedder) in a child process that SIGKILLs itself just before the
     manifest switch; ``module`` is the writer whose os.replace is watched, ``config`` extra
     Config arguments as Python source."""

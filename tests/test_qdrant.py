@@ -82,7 +82,7 @@ def test_qdrant_killed_sync_leaves_previous_generation_live(tmp_path, seed_copy,
     gc.collect()   # local mode: one process at a time; this one lets go of the folder
     (seed_copy / "005_new.txt").write_text(NEW_ISSUE, encoding="utf-8")
     (seed_copy / "001_91c320f7f684b254.txt").unlink()
-    proc = sync_killed_at_switch(ix, "rag.qdrant_index", f"backend='qdrant', qdrant={str(qd)!r}")
+    proc = sync_killed_at_switch(ix, "rag.manifest", f"backend='qdrant', qdrant={str(qd)!r}")
     assert proc.returncode == -9, proc.stderr.decode()
     loaded = Index.load(ix)
     assert sorted(c.id for c in loaded.chunks) == ids
@@ -139,3 +139,11 @@ def test_qdrant_backend_needs_a_location(location):
     from rag.errors import ConfigError
     with pytest.raises(ConfigError, match="qdrant|backend"):
         Config(backend="qdrant" if not location else location, qdrant="")
+
+
+def test_in_memory_qdrant_keeps_its_collection_after_the_write(tmp_path, seed_copy, tokenizer):
+    gc.collect()
+    index, report, _ = build(tmp_path / "ix", [seed_copy], tokenizer, qdrant=":memory:")
+    gc.collect()   # the writer's client reference is gone; the index's own keeps the collection
+    assert len(index) == report.chunks and index.client.collection_exists(index.collection)
+    assert ranked(index, tokenizer, "兰岭园新增了多少个停车位")

@@ -10,7 +10,7 @@ from qdrant_client import models
 
 from conftest import FakeEmbedder
 from rag.config import Config
-from rag.qdrant_index import DENSE, SPARSE, sparse
+from rag.qdrant_points import DENSE, SPARSE, sparse
 from rag.sync import sync_index
 
 QUERIES = ["兰岭园新增了多少个停车位", "曹杨新村是哪一年诞生的", "凉城新村街道党工委书记", "金梅园百姓会客厅主题色"]

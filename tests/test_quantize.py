@@ -55,16 +55,20 @@ def test_default_backend_is_int8_onnx(real_embedder):
     assert (real_embedder.dim, real_embedder.query_prompt, real_embedder.passage_prompt) == (384, "query: ", "passage: ")
 
 
-@pytest.mark.parametrize("kind", sorted(PARITY_TEXTS))
-def test_int8_parity_with_fp32(real_embedder, torch_embedder, kind):
-    texts = PARITY_TEXTS[kind]
+def assert_parity(embedder: Embedder, fp32: Embedder, texts: list[str]) -> None:
+    """Queries and passages: unit float32 rows, each at cosine >= 0.98 to fp32's."""
     assert texts
     for verb in ("embed_queries", "embed_passages"):
-        ours, ref = getattr(real_embedder, verb)(texts), getattr(torch_embedder, verb)(texts)
+        ours, ref = getattr(embedder, verb)(texts), getattr(fp32, verb)(texts)
         assert ours.dtype == np.float32 and ours.shape == ref.shape == (len(texts), 384)
         np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
         cosines = np.sum(ours * ref, axis=1)
         assert cosines.min() >= 0.98, dict(zip(texts, cosines.round(4)))
+
+
+@pytest.mark.parametrize("kind", sorted(PARITY_TEXTS))
+def test_int8_parity_with_fp32(real_embedder, torch_embedder, kind):
+    assert_parity(real_embedder, torch_embedder, PARITY_TEXTS[kind])
 
 
 def test_int8_keeps_input_order_and_batches(real_embedder):
@@ -119,11 +123,11 @@ def test_manifest_records_backend_and_queries_follow_it(seed_index_dir, torch_em
 
 
 def test_unknown_backend_names_the_choices(capsys):
-    with pytest.raises(ConfigError, match="unknown embedding_backend 'tensorrt'; choose one of onnx, torch"):
+    with pytest.raises(ConfigError, match="unknown embedding_backend 'tensorrt'; choose one of onnx, openvino, torch"):
         Config(embedding_backend="tensorrt")
     with pytest.raises(ConfigError, match="unknown embedding_backend"):
-        Config.from_dict({"embedding_backend": "OpenVino"})
-    with pytest.raises(ConfigError, match="unknown embedding backend 'gpu'; choose one of onnx, torch"):
+        Config.from_dict({"embedding_backend": "OpenVINO"})
+    with pytest.raises(ConfigError, match="unknown embedding backend 'gpu'; choose one of onnx, openvino, torch"):
         Embedder(backend="gpu")
     with pytest.raises(SystemExit) as exit_info:
         rag_main(["index", "--embedding-backend", "tensorrt"])
