@@ -75,10 +75,7 @@ class Composer:
     """Chooses answer sentences among retrieved chunks with the fitted scorer.
 
     Args:
-        tokenizer: the index's tokenizer (question terms are cut the same way).
-        doc_freq: chunk frequency of each token in the index (rare terms weigh more).
-        n_docs: number of chunks in the index.
-        article_text: maps (source, article) to the article's whole text.
+        tokenizer, doc_freq, n_docs, article_text: what ``FeatureMaker`` describes candidates with.
         scorer: the fitted scorer (default: the one shipped in the package).
         min_similarity: for questions without Chinese characters (compared by embedding).
     """
