@@ -361,6 +361,8 @@ def main() -> None:
         res["serve_seeds"] = serve_in_child(seed_dir, args)
         another = write_copies(work / "new-issue-2", copies + 2, 1)[0]
         res["serve_large"] = serve_in_child(large_dir, args, add=another)
+        if args.out:    # what is measured so far, in case a later part fails
+            args.out.write_text(json.dumps(res, ensure_ascii=False, indent=1), encoding="utf-8")
         if args.scale:
             res["scale"] = scale_part(work, args, seed_dir, real, tok, copies, say)
     finally:
