@@ -74,7 +74,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     print(a.text)
     for c in a.citations:
         where = " ".join(x for x in (c.paper, c.date, c.issue, f"第{c.page}页" if c.page else "") if x)
-        print(f"[{c.n}] {c.source}{f' ({where})' if where else ''} 【{c.section}】《{c.title}》\n    “{c.quote}”")
+        section = f" 【{c.section}】" if c.section else ""     # a web article has no section banner
+        print(f"[{c.n}] {c.source}{f' ({where})' if where else ''}{section}《{c.title}》\n    “{c.quote}”")
     return 0
 
 

@@ -70,3 +70,18 @@ def test_eval_reports_accuracy_per_type_and_prints_each_miss(seed_index_dir, tmp
     assert out.returncode == 0, out.stderr
     assert "gold: 张三丰" in out.stdout and "凉城新村街道党工委书记是谁" in out.stdout
     assert "accuracy by type: num 1.00 (1), who 0.00 (1)" in out.stdout
+
+
+def test_ask_text_names_a_section_only_where_the_source_has_one(seed_index_dir, tmp_path):
+    import shutil
+    index = tmp_path / "index"
+    shutil.copytree(seed_index_dir, index)
+    page = tmp_path / "web.txt"
+    page.write_text("# https://example.com/news/1\n\n青桐苑加装电梯开工\n\n"
+                    "10月20日，青桐苑小区3号楼首部加装电梯工程开工，惠及24户居民。\n", encoding="utf-8")
+    assert rag("index", "--index-dir", str(index), str(page)).returncode == 0
+    out = rag("ask", "--index-dir", str(index), "青桐苑小区3号楼的加装电梯工程是哪天开工的？")
+    assert out.returncode == 0 and "web.txt" in out.stdout and "《青桐苑加装电梯开工》" in out.stdout
+    assert "【】" not in out.stdout
+    seeds = rag("ask", "--index-dir", str(index), "兰岭园新增了多少个停车位？")
+    assert "【宜居家园】《" in seeds.stdout
