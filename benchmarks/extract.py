@@ -15,7 +15,6 @@ Builds printed two-column PDFs from the seed issues (as the tests do, with repor
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
