@@ -19,9 +19,10 @@ import numpy as np
 
 from .english import Bridged
 from .features import Candidate, FeatureMaker, QuestionContext
+from .question import Question
 from .retrieve import Hit
 from .scorer import Scorer
-from .spans import clause_of
+from .spans import clause_of, follows_term
 from .tokenize import ChineseTokenizer, simplified_aligned, to_simplified
 
 __all__ = ["Answer", "Citation", "Composer", "NOT_FOUND"]
@@ -148,13 +149,7 @@ class Composer:
                                 focus=(english.counted,) if english.counted else qc.q.focus)
         qc = dataclasses.replace(qc, q=q, names=tuple(english.names))
         cands = self.features.candidates(qc, hits)
-        plausible = [c for c in cands if c.features["name_miss"] == 0
-                     and (c.features.get("span_fits") or not (q.span or q.kind == "person"))
-                     and not (q.kind == "person" and c.span and (c.span.how not in ("role", "honorific", "name") or (
-                         c.span.how == "name" and not _after_term(c.sentence, c.span.start, english.terms))))  # "书记乐跃明"
-                     and all(f in to_simplified(c.sentence) for f in q.focus)
-                     and not (q.kind == "number" and c.span_text and c.span_text.endswith("岁")
-                              and not re.search(r"\bold\b|\bage", question, re.I))]
+        plausible = [c for c in cands if _plausible_in_english(c, q, english, question)]
         plausible = sorted(plausible, key=lambda c: (-c.features["cov_s"], c.rank))[:8]
         if not plausible:
             return self._not_found(question, [])
@@ -178,10 +173,20 @@ class Composer:
         return Answer(question, False, text, None, ())
 
 
-def _after_term(s: str, start: int, terms: Sequence[str]) -> bool:
-    """One of ``terms`` ends at ``start`` of ``s`` (or one character before it)."""
-    before = to_simplified(s[max(0, start - 8):start])
-    return any(before.endswith(t) or before[:-1].endswith(t) for t in terms)
+def _plausible_in_english(c: Candidate, q: Question, english: Bridged, question: str) -> bool:
+    """Whether a sentence may answer an English question: the names it spells out are in the
+    article, the answer is of the kind asked (a person for "who": one named after a role word
+    the question translates to, "书记乐跃明"), and what "how many" counts is in the sentence."""
+    if c.features["name_miss"] or not all(f in to_simplified(c.sentence) for f in q.focus):
+        return False
+    if not c.features.get("span_fits") and (q.span or q.kind == "person"):
+        return False
+    if q.kind == "person" and c.span and (c.span.how not in ("role", "honorific", "name") or (
+            c.span.how == "name" and not follows_term(simplified_aligned(c.sentence), c.span.start, english.terms))):
+        return False
+    # an age is not a count unless the question asks how old
+    return not (q.kind == "number" and c.span_text and c.span_text.endswith("岁")
+                and not re.search(r"\bold\b|\bage", question, re.I))
 
 
 def _supporting(qc: QuestionContext, cands: list[Candidate], support: float) -> list[Candidate]:

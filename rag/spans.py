@@ -17,7 +17,7 @@ from typing import Callable, Mapping, Sequence
 
 from .question import ROLES, YEAR_ONLY, Question
 
-__all__ = ["Span", "HOWS", "find_spans", "best_span", "span_vector", "span_features", "span_nearness", "clause_of"]
+__all__ = ["Span", "HOWS", "find_spans", "best_span", "span_vector", "follows_term", "span_features", "span_nearness", "clause_of"]
 
 _CLAUSE_END = "，,；;。！？!?：:"
 # A name's characters: Chinese, but not the particles that join a name to the words around it.
@@ -280,9 +280,14 @@ def span_vector(q: Question, s: str, sp: Span, terms: Sequence[str], weights: di
     f = span_features(q, s, sp, terms, weights)
     f[f"how_{sp.how}"] = 1.0
     f["span_near_pred"] = span_nearness(s, sp, near) if near else 0.0
-    before = s[max(0, sp.start - 8):sp.start]
-    f["after_term"] = 1.0 if any(before.endswith(t) or before[:-1].endswith(t) for t in terms) else 0.0
+    f["after_term"] = 1.0 if follows_term(s, sp.start, terms) else 0.0
     return f
+
+
+def follows_term(s: str, start: int, terms: Sequence[str]) -> bool:
+    """One of ``terms`` ends at ``start`` of ``s``, or one character before it ("书记乐跃明")."""
+    before = s[max(0, start - 8):start]
+    return any(before.endswith(t) or before[:-1].endswith(t) for t in terms)
 
 
 def best_span(q: Question, s: str, spans: list[Span], terms: Sequence[str], weights: dict[str, float],
