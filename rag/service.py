@@ -124,10 +124,11 @@ class Assistant:
         question = re.sub(r"(\D)\1{3,}", r"\1", question)     # "？？？？" or "啊啊啊…" pasted on: one is enough
         question = question.strip()[: self.config.max_question_chars]
         self._follow_disk()
-        index, retriever, composer, bridge = self._state
+        state = self._state        # one generation for the whole question, even if a swap lands meanwhile
+        index, _, composer, _ = state
         query = resolve_followup(question, previous or [], self.tokenizer,
                                  lambda w: index.doc_freq.get(w, 0) > 0)
-        hits, english = self._retrieve(query, where)
+        hits, english = self._retrieve(state, query, where)
         similarity = None
         if english is not None:
             # sentences are compared to the English question by embedding, only those of
@@ -138,11 +139,12 @@ class Assistant:
         answer = composer.compose(query, hits, similarity, asked=question, english=english)
         return dataclasses.replace(answer, question=question)
 
-    def _retrieve(self, query: str, where: Where | None = None, k: int | None = None):
+    @staticmethod
+    def _retrieve(state: tuple, query: str, where: Where | None = None, k: int | None = None):
         """(hits, bridged English words or None). An English question searches the index's
         Chinese words for it when there are a few: they find Chinese passages better than
         the English words do, by embedding and by BM25 alike."""
-        _, retriever, _, bridge = self._state
+        _, retriever, _, bridge = state
         if is_chinese(query):
             return retriever.search(query, k, where=where), None
         english = bridge.translate(query)
@@ -151,7 +153,7 @@ class Assistant:
 
     def search(self, question: str, k: int | None = None) -> list:
         """The retrieved chunks (``Hit``) for a question, best first; English is bridged as in ``ask``."""
-        return self._retrieve(question.strip(), k=k)[0]
+        return self._retrieve(self._state, question.strip(), k=k)[0]
 
     def add_files(self, paths: Sequence[str | Path], progress: Callable[[float, str], None] | None = None) -> dict:
         """Add issue files (or folders) to the index and swap the new index in.
