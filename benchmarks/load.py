@@ -159,11 +159,16 @@ def summarize(records, elapsed: float, users: int, events: dict) -> dict:
         during = [r for r in records if a <= r[0] and r[0] + r[1] <= b]
         after = [p for p in events.get("probes", []) if p[0] > b]
         before = [p for p in events.get("probes", []) if p[1] < b]
+        by_end = sorted(events.get("probes", []), key=lambda p: p[1])
+        # once one probe has seen the new issue, a probe that starts later must see it too:
+        # the index went from the old generation to the new one, never back or to a mix
+        lost = sum(1 for i, p in enumerate(by_end) if not p[2] and any(q[2] and q[1] < p[0] for q in by_end[:i]))
         out["upload"] = {
             "ok": events["upload_ok"], "seconds": round(b - a, 2), "message": events["upload_message"][:160],
             "answered_during": sum(r[2] for r in during), "errors_during": sum(not r[2] for r in during),
             "p95_during_s": round(percentile([r[1] for r in during], 95), 3),
-            "probe_found_before_end": sum(p[2] for p in before), "probes_before_end": len(before),
+            "probes_before_end": len(before), "probe_found_before_end": sum(p[2] for p in before),
+            "probe_lost_it_after_finding": lost,
             "new_issue_answerable_after": bool(after) and all(p[2] for p in after)}
     return out
 
