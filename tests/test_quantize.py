@@ -6,7 +6,6 @@ import json
 import logging
 import re
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -86,9 +85,8 @@ def test_export_is_cached_beside_the_model(real_embedder):
     assert folder.name.endswith("-onnx-int8") and (folder.parent / folder.name[:-len("-onnx-int8")]).is_dir()
     meta = json.loads((folder / "rag_int8.json").read_text("utf-8"))
     assert meta["pooling"] == "mean" and meta["dim"] == 384
-    started = time.perf_counter()
     again = quantize.ensure_onnx_int8(folder, lambda: pytest.fail("exported twice"))
-    assert again == folder and time.perf_counter() - started < 0.1
+    assert again == folder
 
 
 def test_manifest_records_backend_and_queries_follow_it(seed_index_dir, torch_embedder, tokenizer, tmp_path,
