@@ -61,6 +61,7 @@ CSS = """
 .rag-src { margin: 0.5em 0; }
 .rag-src-title { font-weight: 600; }
 .rag-meta { font-size: 0.82em; color: var(--body-text-color-subdued); }
+.rag-ocr-note { font-size: 0.82em; color: #a15c00; }
 .rag-quote { margin: 0.25em 0 0; padding: 0.3em 0.7em; border-left: 3px solid var(--color-accent);
              background: var(--background-fill-secondary); font-size: 0.92em; line-height: 1.7; }
 .rag-quote mark { background: #ffe58f; color: inherit; padding: 0 2px; border-radius: 2px; }
@@ -512,7 +513,10 @@ def render_source(view) -> str:
     if meta.get("url", "").startswith(("http://", "https://")):
         parts.append(f' · <a href="{html.escape(meta["url"], quote=True)}" target="_blank" '
                      'rel="noopener noreferrer">原网页</a>')
-    parts.append("</div></div>")
+    parts.append("</div>")
+    if view.page and view.page in (meta.get("ocr_pages") or []):
+        parts.append('<div class="rag-ocr-note">此页为扫描件，文字由 OCR 识别，可能有错字，请以页面图像为准。</div>')
+    parts.append("</div>")
     if view.image:
         data = base64.b64encode(view.image).decode("ascii")
         parts.append(f'<img class="rag-page" alt="{html.escape(page_label)}，引文已标出" '

@@ -47,6 +47,7 @@ class IssueMeta:
         title: the headline a web page or Word file names in its metadata.
         author: the author or reporter named by the page.
         page_issues: for a paged file, the page label of each page from its header ("" if none).
+        ocr_pages: the 1-based pages of a PDF that were scans, read by OCR.
     """
 
     paper: str = ""
@@ -56,6 +57,7 @@ class IssueMeta:
     title: str = ""
     author: str = ""
     page_issues: tuple[str, ...] = ()
+    ocr_pages: tuple[int, ...] = ()
 
     def filled_from(self, other: "IssueMeta") -> "IssueMeta":
         """This metadata with its empty fields taken from ``other``."""
@@ -70,11 +72,8 @@ class IssueMeta:
         return label or self.issue
 
     def to_dict(self) -> dict:
-        """The fields that are known, for the manifest (``page_issues`` as a list)."""
-        out = {k: v for k, v in dataclasses.asdict(self).items() if v}
-        if "page_issues" in out:
-            out["page_issues"] = list(out["page_issues"])
-        return out
+        """The fields that are known, for the manifest (tuples as lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items() if v}
 
 
 def _cn_int(text: str) -> int | None:

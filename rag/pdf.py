@@ -31,6 +31,7 @@ from typing import NamedTuple
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
+from . import ocr
 from .clean import END_PUNCT, HEADING_MAX, Layout
 from .errors import IngestError
 from .ingest import Document
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 MAX_PAGES = 300          # a monthly paper has 4-16; thousands of pages are refused, not read
 MAX_CHARS = 3_000_000    # characters in the whole text layer
 _BANNER = re.compile(r"^【[^】]{1,20}】$")
-_PAGE_NUMBER = re.compile(r"^[-—–·\s]*(第\s*)?\d{1,4}\s*(页|頁|版)?[-—–·\s]*$|^page\s*\d+", re.I)
+_PAGE_NUMBER = re.compile(r"^[-—–－一·\s]*(第\s*)?\d{1,4}\s*(页|頁|版)?[-—–－一·\s]*$|^page\s*\d+", re.I)  # 一: OCR's —
 _PLACEHOLDER = {"untitled", "anonymous", "unspecified", "unknown"}
 _LAYOUT_GAP, _PARAGRAPH_GAP = "\n\n\n\n", "\n\n"
 
@@ -209,7 +210,9 @@ def _paragraphs(glyphs: list[_Glyph], body: float, left: float, right: float) ->
         if paras:
             pk, ptext, psize, prow, pindent, nrows, space = paras[-1]
             gap = ink[0].top - max(g.bottom for g in prow)
-            same = pk == kind and abs(psize - size) < 0.1 * body and gap < 0.9 * size and kind != "banner"
+            # a wrapped headline's rows may differ by 10% in size when read by OCR
+            close = abs(psize - size) < (0.12 * max(psize, size) if kind == "title" else 0.1 * body)
+            same = pk == kind and close and gap < 0.9 * size and kind != "banner"
             if same and kind == "text":
                 full = ink[-1].x1 >= right - 1.5 * size
                 same = prow[-1].x1 >= right - 1.5 * size and not indented and \
@@ -238,8 +241,26 @@ def _runs_on(para: _Para, nxt: _Para | None) -> bool:
         (_ends(nxt.text) or len(nxt.text) > HEADING_MAX)
 
 
-def _page_pieces(page: pdfium.PdfPage) -> tuple[list[str], list, float]:
-    glyphs = _glyphs(page)
+def _ocr_glyphs(page: pdfium.PdfPage) -> list[_Glyph]:
+    """A scanned page's characters from OCR lines, each line's width shared out among its
+    characters (a CJK character is twice as wide as a Latin letter or a digit)."""
+    out = []
+    for line in ocr.read_lines(page):
+        widths = [0.5 if unicodedata.east_asian_width(ch) in "NaH" else 1.0 for ch in line.text]
+        step = (line.x1 - line.x0) / (sum(widths) or 1.0)
+        # the type size: the pitch of a CJK character, or the box's height if smaller (a row of
+        # narrow digits such as a page number "-2-"); half-point steps, so the body size is a mode
+        size = round(min(step, line.bottom - line.top) * 2) / 2
+        x = line.x0
+        for ch, w in zip(line.text, widths):
+            if not ch.isspace():
+                out.append(_Glyph(ch, x, x + w * step, line.top, line.bottom, size))
+            x += w * step
+    return out
+
+
+def _page_pieces(page: pdfium.PdfPage, glyphs: list[_Glyph] | None = None) -> tuple[list[str], list, float]:
+    glyphs = _glyphs(page) if glyphs is None else glyphs
     body = _body_size(glyphs)
     rows = _rows(glyphs)
     heads, drop = _running_rows(rows, page.get_height(), body)
@@ -269,13 +290,23 @@ def read_pdf(data: bytes, name: str) -> Document:
         IngestError: not a PDF, too many pages or characters, or no text layer (a scan).
     """
     pdf = open_pdf(data, name)
+    page_glyphs = [_glyphs(pdf[n]) for n in range(len(pdf))]
+    scans = [n for n, g in enumerate(page_glyphs) if not _ink(g)]   # no text layer: a scan, or a photo
+    no_ocr = ocr.why_unavailable() if scans else ""
+    if scans and not no_ocr:
+        if len(scans) > ocr.MAX_OCR_PAGES:
+            raise IngestError(f"{name}: {len(scans)} scanned pages (no text layer) is over the OCR limit of "
+                              f"{ocr.MAX_OCR_PAGES} pages per file; split the PDF, or export it with text")
+        log.info("%s: reading %d scanned page(s) by OCR (about 5 s a page)", name, len(scans))
+        for n in scans:
+            page_glyphs[n] = _ocr_glyphs(pdf[n])
     parts: list[str] = []
     pos, pages, runs_on, captions, labels = 0, [], set(), set(), []
     head_meta = IssueMeta()
     last: tuple[int, _Para] | None = None   # where the previous column's last paragraph starts
     blank: list[int] = []                   # pages without a text layer (a scanned page, a photo)
     for n in range(len(pdf)):
-        heads, pieces, body = _page_pieces(pdf[n])
+        heads, pieces, body = _page_pieces(pdf[n], page_glyphs[n])
         page_meta = meta_from_lines(heads)
         head_meta = head_meta.filled_from(page_meta)
         labels.append(page_meta.issue)
@@ -308,21 +339,32 @@ def read_pdf(data: bytes, name: str) -> Document:
             raise IngestError(f"{name}: more than {MAX_CHARS} characters of text; split the PDF into issues")
     text = "".join(parts)
     if not text.strip():
-        raise IngestError(f"{name}: no text layer (a scanned image?): the PDF holds no characters to "
-                          "read; export it again with text (a searchable PDF), or add the issue as .txt")
+        raise IngestError(f"{name}: no text layer (a scanned image?): the PDF holds no characters to read"
+                          + (" and OCR found no text on its pages" if scans and not no_ocr else
+                             f" and {no_ocr}") + "; export it again with text (a searchable PDF), "
+                          "or add the issue as .txt")
     if blank:
-        log.warning("%s: pages %s have no text layer and are left out", name, blank)
+        log.warning("%s: pages %s have no text%s and are left out", name, blank,
+                    "" if no_ocr else ", even by OCR,")
+    read_by_ocr = tuple(n + 1 for n in scans if n + 1 not in blank) if not no_ocr else ()
+    if read_by_ocr:
+        log.warning("%s: pages %s are scans read by OCR; check quotes from them against the page image",
+                    name, list(read_by_ocr))
     info = {k: v.strip() for k, v in pdf.get_metadata_dict().items()
             if isinstance(v, str) and v.strip() and v.strip().lower() not in _PLACEHOLDER}
     stated = meta_from_lines([info.get("Title", ""), info.get("Subject", "")])
     meta = head_meta.filled_from(stated)
     meta = IssueMeta(meta.paper, meta.date, meta.issue if not any(labels) else "", "",
-                     info.get("Title", ""), info.get("Author", ""), tuple(labels))
+                     info.get("Title", ""), info.get("Author", ""), tuple(labels), read_by_ocr)
     return Document(text, meta, Layout(tuple(pages), frozenset(runs_on), frozenset(captions)))
 
 
 def reading_glyphs(page: pdfium.PdfPage) -> list[tuple[_Glyph, int]]:
-    """The page's body glyphs (no spaces) in the order their text is read, with their row number."""
-    _, pieces, _ = _page_pieces(page)
+    """The page's body glyphs (no spaces) in the order their text is read, with their row number
+    (a scanned page's from OCR, when it can run)."""
+    glyphs = _glyphs(page)
+    if not _ink(glyphs) and not ocr.why_unavailable():
+        glyphs = _ocr_glyphs(page)
+    _, pieces, _ = _page_pieces(page, glyphs)
     rows = [row for _, _, _, glyphs in pieces for row in _rows(glyphs)]
     return [(g, k) for k, row in enumerate(rows) for g in _ink(row)]

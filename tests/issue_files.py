@@ -211,6 +211,17 @@ def build_pdf(articles: list[Article], path: Path, out_of_order: bool = False, c
     return path
 
 
+def build_scan(pdf_path: Path, path: Path, dpi: int = 200) -> Path:
+    """A scanned issue: each page of ``pdf_path`` as a grey image only (no text layer), as a
+    scanner writes it."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(pdf_path))
+    images = [pdf[n].render(scale=dpi / 72, grayscale=True).to_pil() for n in range(len(pdf))]
+    images[0].save(path, save_all=True, append_images=images[1:], resolution=dpi)
+    return path
+
+
 def build_docx(articles: list[Article], path: Path) -> Path:
     """A Word file: a masthead table, 【section】 lines, titles as Heading 1, sub-headings as
     Heading 3, captions in the Caption style, and a table after the last article."""
