@@ -16,28 +16,20 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import argparse  # noqa: E402
-import base64  # noqa: E402
-import hashlib  # noqa: E402
 import html  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import unicodedata  # noqa: E402
 from pathlib import Path  # noqa: E402
-from urllib.parse import quote  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
+from rag.chat_html import question_html, render_answer, render_error, render_source, render_status  # noqa: E402
 from rag.editors import EditorGate  # noqa: E402
-from rag.errors import EmptyQuestionError, IndexWriteError, IngestError, RagError  # noqa: E402
-from rag.ingest import SUPPORTED_SUFFIXES  # noqa: E402
+from rag.errors import EmptyQuestionError, RagError  # noqa: E402
+from rag.uploads import ALLOWED_TEXT, MAX_UPLOAD_BYTES, add_upload, progress_text, recover_uploads  # noqa: E402
 
 log = logging.getLogger("app")
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-ALLOWED_SUFFIXES = SUPPORTED_SUFFIXES   # .txt .md .pdf .docx .html .htm
-ALLOWED_TEXT = "、".join(ALLOWED_SUFFIXES[:-1]) + " 或 " + ALLOWED_SUFFIXES[-1]
 ALL_PAPERS = "全部报纸"
 EXAMPLES = ["兰岭园新增了多少个停车位？", "金梅园百姓会客厅的主题色是什么？",
             "曹杨新村是哪一年诞生的？", "凉城新村街道党工委书记是谁？"]
@@ -73,185 +65,6 @@ CSS = """
 """
 
 
-class UploadRejected(ValueError):
-    """An uploaded file is refused before it reaches the library (type, size or name)."""
-
-
-def clean_filename(name: str) -> str:
-    """Return a safe base name for an uploaded issue file.
-
-    Drops any directory part (both / and \\), keeps letters (Chinese included), digits,
-    ``-``, ``_`` and ``.``, and refuses any type the library cannot read.
-
-    Example:
-        >>> clean_filename("../../etc/第3期 社区报.TXT")
-        '第3期_社区报.txt'
-    """
-    base = unicodedata.normalize("NFKC", name or "").replace("\\", "/").split("/")[-1]
-    stem, dot, suffix = base.rpartition(".")
-    if not dot or f".{suffix.lower()}" not in ALLOWED_SUFFIXES:
-        raise UploadRejected(f"只能添加 {ALLOWED_TEXT} 文件，收到的是「{base or name}」。")
-    stem = re.sub(r"[^\w\-.]+", "_", stem).strip("._-")[:80] or "upload"
-    return f"{stem}.{suffix.lower()}"
-
-
-def highlight(quote: str, span: str | None) -> str:
-    """Escape ``quote`` as HTML and wrap the first occurrence of ``span`` in <mark>.
-
-    When the exact span is absent (the short answer may be rephrased), the longest piece
-    of it (at least two characters) found in the quote is marked instead.
-    """
-    span = (span or "").strip()
-    best = ""
-    for i in range(len(span)):
-        for j in range(len(span), i + len(best), -1):  # only pieces longer than the best so far
-            if j - i >= 2 and span[i:j] in quote:
-                best = span[i:j]
-                break
-    if len(best) < 2:
-        return html.escape(quote)
-    at = quote.index(best)
-    return (html.escape(quote[:at]) + "<mark>" + html.escape(best) + "</mark>"
-            + html.escape(quote[at + len(best):]))
-
-
-def _markers(text: str) -> str:
-    """Escape the answer text, style its [n] markers and keep its line breaks."""
-    out = re.sub(r"\[(\d+)\]", r'<span class="rag-ref">[\1]</span>', html.escape(text))
-    return out.replace("\n", "<br>")
-
-
-def render_answer(answer) -> str:
-    """One assistant message as HTML: short answer, text with [n], then the cited sources.
-
-    Everything that came from the sources or the user is escaped. The HTML is kept on a
-    single line so the chat's Markdown renderer treats it as one block.
-    """
-    if not answer.found:  # the library's refusal says why; keep ours for when it is silent
-        note = _markers(answer.text) if answer.text else "抱歉，现有的社区报里没有找到这个问题的答案。"
-        return f'<div class="rag-answer rag-refusal">{note}</div>'
-    parts = ['<div class="rag-answer">']
-    if answer.short_answer:
-        parts.append(f'<div class="rag-short">答：<strong>{html.escape(answer.short_answer)}'
-                     "</strong></div>")
-    parts.append(f'<div class="rag-text">{_markers(answer.text)}</div>')
-    if answer.citations:
-        parts.append('<div class="rag-sources"><div class="rag-sources-h">来源</div>')
-        for c in answer.citations:
-            section = c.section if not c.section or c.section.startswith("【") else f"【{c.section}】"
-            meta = " · ".join(html.escape(x) for x in (section, source_label(c)) if x)
-            parts.append(
-                f'<div class="rag-src" title="点击查看原文"><span class="rag-ref">[{int(c.n)}]</span> '
-                f'<span class="rag-src-title">{html.escape(c.title or "（无标题）")}</span>'
-                f'<div class="rag-meta">{meta} {_cite_link(c)}</div>'
-                f'<div class="rag-quote">{highlight(c.quote, answer.short_answer)}</div></div>')
-        parts.append("</div>")
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def _date_label(date: str) -> str:
-    """"2021-03" -> "2021年3月", "2021-03-15" -> "2021年3月15日", "2021" -> "2021年"."""
-    parts = [int(p) for p in date.split("-") if p.isdigit()]
-    return "".join(f"{n}{unit}" for n, unit in zip(parts, "年月日"))
-
-
-def source_label(c) -> str:
-    """Where a citation comes from, as a reader names it: "凉城社区晨报 · 2021年3月 · 第2版 · 第2页".
-
-    Without the paper's name the file name stands first: "青桐苑_第1期.txt · 第1期".
-    """
-    page = getattr(c, "page", None)
-    fields = [getattr(c, "paper", "") or c.source, _date_label(getattr(c, "date", "") or ""),
-              getattr(c, "issue", ""), f"第{int(page)}页" if page else ""]
-    return " · ".join(f for f in fields if f)
-
-
-def _cite_link(c) -> str:
-    """The 查看原文 link; its href carries what the source viewer needs (see VIEWER_JS).
-
-    The chat's HTML sanitizer drops data- attributes but keeps a fragment link.
-    """
-    data = json.dumps({"source": c.source, "page": getattr(c, "page", None), "quote": c.quote},
-                      ensure_ascii=False)
-    return f'<a class="rag-open" href="#cite:{html.escape(quote(data, safe=""), quote=True)}">查看原文</a>'
-
-
-def render_error(message: str) -> str:
-    return f'<div class="rag-answer rag-error">{html.escape(message)}</div>'
-
-
-def render_status(status: dict) -> str:
-    return (f"已收录 **{status['documents']}** 期报纸 · **{status['articles']}** 篇文章 · "
-            f"**{status['chunks']}** 个片段 · 模型 `{status['model']}`")
-
-
-def _store_upload(src: Path, uploads_dir: Path) -> Path:
-    """Copy an uploaded file into ``uploads_dir`` under a clean name; return the destination.
-
-    Until :func:`_settle_upload` runs, a marker ``.<name>.pending`` (and, if a file was
-    replaced, its bytes in ``.<name>.previous``) lets a failed indexing, or the next start
-    after a crash (:func:`recover_uploads`), put things back as they were.
-    """
-    name = clean_filename(src.name)
-    size = src.stat().st_size
-    if size > MAX_UPLOAD_BYTES:
-        raise UploadRejected(f"文件太大（{size / 2**20:.1f} MB），上限为 "
-                             f"{MAX_UPLOAD_BYTES // 2**20} MB。")
-    if size == 0:
-        raise UploadRejected("文件是空的。")
-    uploads_dir.mkdir(parents=True, exist_ok=True)
-    dest = uploads_dir / name
-    _pending(dest).touch()
-    if dest.exists():
-        shutil.copyfile(dest, _previous(dest))
-    incoming = uploads_dir / f".{name}.incoming"
-    shutil.copyfile(src, incoming)
-    os.replace(incoming, dest)   # never a half-copied issue under its own name
-    return dest
-
-
-def _pending(dest: Path) -> Path:
-    return dest.with_name(f".{dest.name}.pending")
-
-
-def _previous(dest: Path) -> Path:
-    return dest.with_name(f".{dest.name}.previous")
-
-
-def _settle_upload(dest: Path, added: bool) -> None:
-    """Keep the upload (``added``) or put back what was there before; then drop the marker."""
-    previous = _previous(dest)
-    if added:
-        previous.unlink(missing_ok=True)
-    elif previous.exists():
-        os.replace(previous, dest)
-    else:
-        dest.unlink(missing_ok=True)
-    _pending(dest).unlink(missing_ok=True)
-
-
-def recover_uploads(uploads_dir: Path, indexed: dict) -> list[str]:
-    """After a crash mid-upload, make the uploads folder agree with the index.
-
-    ``indexed`` is the manifest's ``files``. An upload whose marker is left is kept if the
-    index holds exactly its bytes (the crash came after the switch), else put back as it
-    was. Returns the names of the uploads that were not added.
-    """
-    lost = []
-    for marker in sorted(uploads_dir.glob(".*.pending")):
-        dest = uploads_dir / marker.name[1:-len(".pending")]
-        entry = indexed.get(dest.name) or {}
-        added = dest.is_file() and entry.get("sha256") == hashlib.sha256(dest.read_bytes()).hexdigest()
-        _settle_upload(dest, added)
-        if not added:
-            lost.append(dest.name)
-            log.warning("the upload of %s was interrupted and was NOT added; upload it again", dest.name)
-    for partial in uploads_dir.glob(".*.incoming"):
-        partial.unlink()
-    return lost
-
-
 def reply_to(assistant, question: str, previous: list[str], paper: str | None = None,
              since: str | None = None, until: str | None = None) -> str:
     """The assistant's chat message for ``question`` as HTML; errors become a message.
@@ -270,58 +83,6 @@ def reply_to(assistant, question: str, previous: list[str], paper: str | None = 
     except Exception:  # the page must show a message, never a stack trace
         log.exception("question %r failed", question)
         return render_error("系统出错了，请稍后再试。")
-
-
-def _progress_text(desc: str) -> str:
-    """The library's progress step in Chinese: "embedding 3/9 new chunks" -> "正在向量化新片段 3/9"."""
-    m = re.match(r"embedding (\d+)/(\d+)", desc)
-    if m:
-        return f"正在向量化新片段 {m.group(1)}/{m.group(2)}…"
-    if desc.startswith("reading"):
-        return "正在读取文件…"
-    if desc.startswith("saving"):
-        return "正在保存索引…"
-    if desc.startswith("another sync"):
-        return "另一个索引任务正在进行，等它完成后再添加…"
-    return "完成" if desc == "done" else "正在建立索引…"
-
-
-def add_upload(assistant, src: Path, uploads_dir: Path, progress=None) -> tuple[bool, str]:
-    """Store an uploaded issue under ``uploads_dir`` and index it; return (ok, message).
-
-    On any failure the uploads folder is put back as it was (the library leaves the index
-    as it was), and the message says why.
-    """
-    try:
-        dest = _store_upload(src, uploads_dir)
-    except UploadRejected as exc:
-        return False, f"未添加：{exc}"
-    except OSError as exc:   # a full disk, say: nothing was indexed
-        log.error("storing upload %s failed: %s", src.name, exc)
-        return False, f"未添加：服务器无法保存文件（{exc.strerror or exc}），索引保持不变。"
-    try:
-        summary = assistant.add_files([dest], progress=progress)
-    except Exception as exc:
-        _settle_upload(dest, added=False)
-        if not isinstance(exc, RagError):
-            log.exception("adding %s failed", dest)
-        reason = str(exc) if isinstance(exc, (IngestError, IndexWriteError)) else "索引时出错，详情见服务器日志"
-        return False, f"未能添加「{dest.name}」，索引保持不变。原因：{reason}"
-    _settle_upload(dest, added=True)
-    return True, (f"已添加「{dest.name}」：新增 {summary['embedded']} 个片段，"
-                  f"复用 {summary['reused']} 个，用时 {summary['seconds']:.1f} 秒。现在可以提问了。")
-
-
-# HTML and Markdown specials as numeric entities: a question is shown as typed, never as markup
-# (html.escape alone would leave "![x](http://…)" to the chat's Markdown renderer: an image from
-# anywhere).
-_SHOWN_AS_TYPED = str.maketrans({c: f"&#{ord(c)};" for c in "<>&\"'\\`*_[]()!#|~$"})
-
-
-def question_html(question: str) -> str:
-    """The user's question as one line of inert HTML for the chat."""
-    lines = question.translate(_SHOWN_AS_TYPED).splitlines()
-    return f'<div class="rag-question">{"<br>".join(lines)}</div>'
 
 
 def chat_turn(assistant, question: str, history: list, questions: list[str], paper: str | None = None,
@@ -402,7 +163,7 @@ def build_demo(assistant, gate: EditorGate | None = None, interrupted: list[str]
         progress(0.0, desc="正在读取文件…")
         # The library reports its steps in English; the page says the same in Chinese.
         ok, message = add_upload(assistant, Path(path), uploads_dir,
-                                 progress=lambda frac, desc: progress(frac, desc=_progress_text(desc)))
+                                 progress=lambda frac, desc: progress(frac, desc=progress_text(desc)))
         css = "rag-ok" if ok else "rag-error"
         return (f'<div class="{css}">{html.escape(message)}</div>',
                 render_status(assistant.status()), None)
@@ -480,50 +241,6 @@ VIEWER_CSS = """
 #rag-viewer .rag-article p { line-height: 1.8; margin: 0.4em 0; }
 #rag-viewer mark { background: #ffe58f; color: inherit; padding: 0 2px; }
 """
-
-
-def _mark_quote(text: str, quote: str) -> str:
-    """The article text as HTML paragraphs, the quote marked where it stands."""
-    at = text.find(quote) if quote else -1
-    if at < 0:
-        return "".join(f"<p>{highlight(p, quote)}</p>" for p in text.split("\n") if p.strip())
-    marked = (html.escape(text[:at]) + "\x00" + html.escape(quote) + "\x01" + html.escape(text[at + len(quote):]))
-    paras = [p for p in marked.split("\n") if p.strip()]
-    out, open_mark = [], False
-    for p in paras:   # a quote never spans paragraphs, but keep the tags balanced if it did
-        p = ("<mark>" if open_mark else "") + p.replace("\x00", "<mark>").replace("\x01", "</mark>")
-        open_mark = p.count("<mark>") > p.count("</mark>")
-        out.append(f"<p>{p}{'</mark>' if open_mark else ''}</p>")
-    return "".join(out)
-
-
-def render_source(view) -> str:
-    """The viewer's HTML for a ``rag.sourceview.SourceView``: the page image, or the article."""
-    page_label = f"第{view.page}页" if view.page else ""
-    meta = view.meta or {}
-    issue = meta.get("issue", "")
-    pages = meta.get("page_issues") or []
-    if view.page and 0 < view.page <= len(pages) and pages[view.page - 1]:
-        issue = pages[view.page - 1]
-    label = " · ".join(x for x in (meta.get("paper", ""), _date_label(meta.get("date", "")), issue,
-                                   page_label) if x)
-    parts = ['<div class="rag-viewer-head">',
-             f'<span class="rag-src-title">{html.escape(view.title or view.source)}</span>',
-             f'<div class="rag-meta">{html.escape(" · ".join(x for x in (label, view.source) if x))}']
-    if meta.get("url", "").startswith(("http://", "https://")):
-        parts.append(f' · <a href="{html.escape(meta["url"], quote=True)}" target="_blank" '
-                     'rel="noopener noreferrer">原网页</a>')
-    parts.append("</div>")
-    if view.page and view.page in (meta.get("ocr_pages") or []):
-        parts.append('<div class="rag-ocr-note">此页为扫描件，文字由 OCR 识别，可能有错字，请以页面图像为准。</div>')
-    parts.append("</div>")
-    if view.image:
-        data = base64.b64encode(view.image).decode("ascii")
-        parts.append(f'<img class="rag-page" alt="{html.escape(page_label)}，引文已标出" '
-                     f'src="data:image/png;base64,{data}">')
-    if view.text and not view.image:
-        parts.append(f'<div class="rag-article">{_mark_quote(view.text, view.quote)}</div>')
-    return "".join(parts)
 
 
 def open_source(assistant, request: str) -> str:

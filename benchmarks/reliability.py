@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
 import app_cases as ac  # noqa: E402
+from rag import uploads  # noqa: E402
 from conftest import SEEDS  # noqa: E402
 import fault_cases as fc  # noqa: E402
 from load import measure, print_table  # noqa: E402
@@ -119,14 +120,13 @@ def _readers(template: Path, issues: Path, work: Path) -> list:
 
 
 def _uploads(work: Path, issues: Path, n: int) -> list:
-    import app
     from conftest import FakeEmbedder
     from rag.config import Config
     from rag.service import Assistant
     fc.fake_sync(work / "index", [issues])
     emb = FakeEmbedder()
     assistant = Assistant(work / "index", config=Config(model=emb.name), embedder=emb, tokenizer=fc._tokenizer())
-    cases = ac.fuzz_uploads(random.Random(1), app.ALLOWED_SUFFIXES, n, app.MAX_UPLOAD_BYTES)
+    cases = ac.fuzz_uploads(random.Random(1), uploads.ALLOWED_SUFFIXES, n, uploads.MAX_UPLOAD_BYTES)
     return [ac.upload_case(assistant, work / "index" / "uploads", work, *c) for c in cases]
 
 

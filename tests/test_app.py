@@ -15,6 +15,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py lives at the repo root
 
 import app  # noqa: E402
+from rag import chat_html  # noqa: E402
+from rag import uploads  # noqa: E402
 from rag.errors import EmptyQuestionError, IngestError  # noqa: E402
 
 SCRIPT = "<script>alert(1)</script>"
@@ -65,46 +67,46 @@ class FakeAssistant:
     ("x\x00y.txt", "x_y.txt"),
 ])
 def test_clean_filename(raw, clean):
-    assert app.clean_filename(raw) == clean
+    assert uploads.clean_filename(raw) == clean
 
 
 def test_clean_filename_caps_length():
-    name = app.clean_filename("长" * 500 + ".txt")
+    name = uploads.clean_filename("长" * 500 + ".txt")
     assert name.endswith(".txt") and len(name) <= 84
 
 
 @pytest.mark.parametrize("raw", ["report.doc", "noext", "issue.txt.exe", "", "../", "a.xlsx"])
 def test_clean_filename_refuses_other_types(raw):
-    with pytest.raises(app.UploadRejected, match=r"\.txt、\.md、\.pdf、\.docx、\.html 或 \.htm"):
-        app.clean_filename(raw)
+    with pytest.raises(uploads.UploadRejected, match=r"\.txt、\.md、\.pdf、\.docx、\.html 或 \.htm"):
+        uploads.clean_filename(raw)
 
 
 @pytest.mark.parametrize("raw, clean", [("第3期.PDF", "第3期.pdf"), ("稿件 终版.docx", "稿件_终版.docx"),
                                         ("微信文章.HTM", "微信文章.htm"), ("page.html", "page.html")])
 def test_clean_filename_accepts_issue_files(raw, clean):
-    assert app.clean_filename(raw) == clean
+    assert uploads.clean_filename(raw) == clean
 
 
 # -- highlighting and rendering --------------------------------------------------------
 
 def test_highlight_marks_exact_span():
-    assert app.highlight("新增了7个停车位。", "7个停车位") == "新增了<mark>7个停车位</mark>。"
+    assert chat_html.highlight("新增了7个停车位。", "7个停车位") == "新增了<mark>7个停车位</mark>。"
 
 
 def test_highlight_falls_back_to_longest_piece():
     # the short answer is phrased differently from the quote: mark what they share
-    assert app.highlight("共有停车位7个。", "7个停车位") == "共有<mark>停车位</mark>7个。"
+    assert chat_html.highlight("共有停车位7个。", "7个停车位") == "共有<mark>停车位</mark>7个。"
 
 
 def test_highlight_escapes_everything():
-    out = app.highlight(f"{SCRIPT}答案是<b>", "答案")
+    out = chat_html.highlight(f"{SCRIPT}答案是<b>", "答案")
     assert "<script>" not in out and "&lt;script&gt;" in out and "&lt;b&gt;" in out
     assert "<mark>答案</mark>" in out
 
 
 @pytest.mark.parametrize("span", [None, "", "无关", "7"])
 def test_highlight_without_usable_span_only_escapes(span):
-    assert app.highlight("a<b 7个", span) == "a&lt;b 7个"
+    assert chat_html.highlight("a<b 7个", span) == "a&lt;b 7个"
 
 
 def test_render_answer_shows_short_answer_text_and_sources():
@@ -132,7 +134,7 @@ def test_citation_shows_paper_date_issue_and_page_instead_of_file_name():
     c.paper, c.date, c.issue, c.page = "凉城社区晨报", "2021-03", "第2版", 2
     out = app.render_answer(answer(citations=(c,)))
     assert "凉城社区晨报 · 2021年3月 · 第2版 · 第2页" in out and "2021-03.pdf</" not in out
-    assert app.source_label(cite()) == "000_54cc604d7de70b0b.txt"   # nothing stated: the file name
+    assert chat_html.source_label(cite()) == "000_54cc604d7de70b0b.txt"   # nothing stated: the file name
     # a click on the citation sends its source, page and quote to the viewer, escaped
     href = re.search(r'<a class="rag-open" href="#cite:([^"]*)">', out).group(1)
     assert json.loads(unquote(html.unescape(href))) == {"source": "2021-03.pdf", "page": 2, "quote": c.quote}
@@ -202,7 +204,7 @@ def test_add_upload_refuses_type_size_and_empty(tmp_path, monkeypatch):
     empty.write_bytes(b"")
     big = tmp_path / "big.pdf"
     big.write_bytes(b"x" * 11)
-    monkeypatch.setattr(app, "MAX_UPLOAD_BYTES", 10)
+    monkeypatch.setattr(uploads, "MAX_UPLOAD_BYTES", 10)
     for path, text in [(doc, ".txt、.md、.pdf"), (empty, "空的"), (big, "太大")]:
         ok, msg = app.add_upload(assistant, path, tmp_path / "uploads")
         assert not ok and text in msg
@@ -247,14 +249,14 @@ def test_launch_options_use_local_fonts_only():
     opts = app.launch_options()
     fonts = [*opts["theme"].font, *opts["theme"].font_mono]
     assert not any(isinstance(f, gr.themes.GoogleFont) for f in fonts)
-    assert opts["max_file_size"] == app.MAX_UPLOAD_BYTES
+    assert opts["max_file_size"] == uploads.MAX_UPLOAD_BYTES
 
 
 def test_progress_steps_are_shown_in_chinese():
-    assert app._progress_text("embedding 3/9 new chunks") == "正在向量化新片段 3/9…"
-    assert app._progress_text("reading 6 issue files") == "正在读取文件…"
-    assert app._progress_text("saving the index") == "正在保存索引…"
-    assert app._progress_text("done") == "完成"
+    assert uploads.progress_text("embedding 3/9 new chunks") == "正在向量化新片段 3/9…"
+    assert uploads.progress_text("reading 6 issue files") == "正在读取文件…"
+    assert uploads.progress_text("saving the index") == "正在保存索引…"
+    assert uploads.progress_text("done") == "完成"
 
 
 # -- the source viewer -----------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 import app
+from rag import uploads
 from conftest import FakeEmbedder
 from app_cases import SAMPLES, fuzz_questions, fuzz_uploads, question_case, unsafe_markup, upload_case
 from fault_cases import fake_sync, live_bytes
@@ -32,7 +33,7 @@ def test_a_question_is_shown_as_typed_never_as_markup():
 
 
 def test_every_accepted_upload_type_has_fuzz_samples():
-    assert set(app.ALLOWED_SUFFIXES) <= set(SAMPLES)
+    assert set(uploads.ALLOWED_SUFFIXES) <= set(SAMPLES)
 
 
 def test_fuzzed_uploads_are_refused_clearly_or_added_whole(tmp_path, seed_copy, tokenizer):
@@ -40,8 +41,8 @@ def test_fuzzed_uploads_are_refused_clearly_or_added_whole(tmp_path, seed_copy, 
     fake_sync(index_dir, [seed_copy])
     emb = FakeEmbedder()
     assistant = Assistant(index_dir, config=Config(model=emb.name), embedder=emb, tokenizer=tokenizer)
-    cases = fuzz_uploads(random.Random(3), app.ALLOWED_SUFFIXES, 6, app.MAX_UPLOAD_BYTES)
-    assert len(cases) >= 7 * len(app.ALLOWED_SUFFIXES)
+    cases = fuzz_uploads(random.Random(3), uploads.ALLOWED_SUFFIXES, 6, uploads.MAX_UPLOAD_BYTES)
+    assert len(cases) >= 7 * len(uploads.ALLOWED_SUFFIXES)
     outcomes = [upload_case(assistant, index_dir / "uploads", tmp_path, *case) for case in cases]
     bad = [o for o in outcomes if o.crashed or not o.index_ok or not o.escaped]
     assert not bad, bad

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import ROOT, SEEDS, FakeEmbedder
 from fault_cases import fake_sync, indexed, live_bytes
+from rag import uploads
 from rag.cli import EXIT_BUSY
 from rag.config import Config
 from rag.errors import IndexBusyError
@@ -109,8 +110,7 @@ def test_python_and_chat_writers_wait_then_start_from_the_latest_index(small_ind
     upload.join(120)
     script.join(120)
     assert names_a | names_b <= set(indexed(small_index))
-    import app
-    assert "另一个索引任务正在进行" in app._progress_text(steps[0])
+    assert "另一个索引任务正在进行" in uploads.progress_text(steps[0])
 
 
 def test_killed_writer_leaves_no_lock_and_readers_never_wait(small_index):
