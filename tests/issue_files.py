@@ -211,13 +211,24 @@ def build_pdf(articles: list[Article], path: Path, out_of_order: bool = False, c
     return path
 
 
-def build_scan(pdf_path: Path, path: Path, dpi: int = 200) -> Path:
+def build_scan(pdf_path: Path, path: Path, dpi: int = 200, worn: bool = False) -> Path:
     """A scanned issue: each page of ``pdf_path`` as a grey image only (no text layer), as a
-    scanner writes it."""
+    scanner writes it; ``worn``: a poor scan (150 dpi, turned 0.6°, blurred, grey paper, noise)."""
+    import numpy as np
     import pypdfium2 as pdfium
+    from PIL import Image, ImageFilter
 
+    dpi = 150 if worn else dpi
+    rng = np.random.default_rng(0)
     pdf = pdfium.PdfDocument(str(pdf_path))
-    images = [pdf[n].render(scale=dpi / 72, grayscale=True).to_pil() for n in range(len(pdf))]
+    images = []
+    for n in range(len(pdf)):
+        image = pdf[n].render(scale=dpi / 72, grayscale=True).to_pil().convert("L")
+        if worn:
+            image = image.rotate(0.6, resample=Image.BICUBIC, fillcolor=235).filter(ImageFilter.GaussianBlur(0.6))
+            grey = np.asarray(image, dtype=float) * 0.92 + 10 + rng.normal(0, 12, (image.height, image.width))
+            image = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
+        images.append(image)
     images[0].save(path, save_all=True, append_images=images[1:], resolution=dpi)
     return path
 

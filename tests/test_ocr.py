@@ -3,6 +3,8 @@ and answers like its .txt on most questions; its quotes lie on the pages they na
 
 from __future__ import annotations
 
+import unicodedata
+
 from difflib import SequenceMatcher
 
 import pypdfium2 as pdfium
@@ -43,6 +45,15 @@ def test_a_scan_reads_like_its_text_layer(scan_files):
     read = [_squeeze(p) for p in scanned.text.split("\n\n") if p.strip()]
     whole = sum(max(SequenceMatcher(None, p, q, autojunk=False).ratio() for q in read) >= 0.9 for p in printed)
     assert whole >= 0.8 * len(printed), (whole, len(printed))
+
+
+def test_a_poor_scan_still_reads_nearly_every_character(scan_files, tmp_path):
+    printed, _ = scan_files
+    worn = build_scan(printed, tmp_path / "worn.pdf", worn=True)   # 150 dpi, turned, blurred, noisy
+    text, scanned = read_document(printed), read_document(worn)
+    a, b = (unicodedata.normalize("NFKC", _squeeze(d.text)) for d in (text, scanned))
+    right = sum(m.size for m in SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()) / len(a)
+    assert right >= 0.95 and scanned.meta.paper == "凉城社区晨报" and scanned.meta.ocr_pages == (1, 2, 3)
 
 
 def test_a_scanned_issue_answers_like_its_txt_on_most_questions(scan_files, assistant, real_embedder,
