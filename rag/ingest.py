@@ -1,6 +1,6 @@
 """Read an issue file into text plus metadata.
 
-.txt/.md in UTF-8, UTF-16 (with BOM) or GBK/GB18030 are read here; .pdf (text layer),
+.txt/.md in UTF-8, UTF-16 (with BOM) or GBK/GB18030 are read here; .pdf (text layer, or OCR),
 .docx and .html/.htm by :mod:`rag.pdf`, :mod:`rag.word` and :mod:`rag.webpage`. Every reader
 returns a :class:`Document`, or raises :class:`IngestError` naming the file and the fix.
 """
@@ -8,6 +8,7 @@ returns a :class:`Document`, or raises :class:`IngestError` naming the file and 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,8 +103,10 @@ def _text_file(data: bytes, name: str) -> str:
     return text
 
 
-def read_document(path: str | Path) -> Document:
+def read_document(path: str | Path, on_ocr_page: Callable[[int, int], None] | None = None) -> Document:
     """Read one issue file of any supported kind into a :class:`Document`.
+
+    ``on_ocr_page(k, n)`` is told before OCR reads the k-th of a scan's n pages (about 5 s each).
 
     Metadata the file states (in its text, page headers or properties) wins over what its
     name says ("2021-03.pdf").
@@ -121,7 +124,7 @@ def read_document(path: str | Path) -> Document:
     data = _read_bytes(path)
     if suffix == ".pdf":
         from .pdf import read_pdf
-        doc = read_pdf(data, name)
+        doc = read_pdf(data, name, on_ocr_page)
     elif suffix == ".docx":
         from .word import read_docx
         doc = read_docx(data, name)

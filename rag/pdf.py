@@ -283,8 +283,9 @@ def open_pdf(data: bytes, name: str) -> pdfium.PdfDocument:
     return pdf
 
 
-def read_pdf(data: bytes, name: str) -> Document:
+def read_pdf(data: bytes, name: str, on_ocr_page=None) -> Document:
     """Read a PDF's text layer: text in reading order, page offsets, running heads as metadata.
+    Pages without one (a scan) are read by OCR; ``on_ocr_page(k, n)`` is told before each.
 
     Raises:
         IngestError: not a PDF, too many pages or characters, or no text layer (a scan).
@@ -298,7 +299,9 @@ def read_pdf(data: bytes, name: str) -> Document:
             raise IngestError(f"{name}: {len(scans)} scanned pages (no text layer) is over the OCR limit of "
                               f"{ocr.MAX_OCR_PAGES} pages per file; split the PDF, or export it with text")
         log.info("%s: reading %d scanned page(s) by OCR (about 5 s a page)", name, len(scans))
-        for n in scans:
+        for k, n in enumerate(scans, start=1):
+            if on_ocr_page:
+                on_ocr_page(k, len(scans))
             page_glyphs[n] = _ocr_glyphs(pdf[n])
     parts: list[str] = []
     pos, pages, runs_on, captions, labels = 0, [], set(), set(), []

@@ -142,7 +142,7 @@ def _read_changed(files: dict[str, Path], old_files: dict[str, dict], config: Co
             entries[name] = dict(prev, path=str(path))
             continue
         try:
-            doc = read_document(path)
+            doc = read_document(path, lambda k, n, name=name: note(0.0, f"reading {name} by OCR: page {k}/{n}"))
             n_articles, new_chunks = issue_chunks(doc, name, config, tokenizer)
         except IngestError as e:
             errors.append(str(e))

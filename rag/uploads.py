@@ -121,6 +121,9 @@ def progress_text(desc: str) -> str:
     m = re.match(r"embedding (\d+)/(\d+)", desc)
     if m:
         return f"正在向量化新片段 {m.group(1)}/{m.group(2)}…"
+    m = re.match(r"reading .* by OCR: page (\d+)/(\d+)", desc)
+    if m:
+        return f"正在识别扫描页 {m.group(1)}/{m.group(2)}（每页约 5 秒）…"
     if desc.startswith("reading"):
         return "正在读取文件…"
     if desc.startswith("saving"):

@@ -101,3 +101,21 @@ def test_a_scan_without_ocr_says_how_to_get_it(tmp_path, monkeypatch, scan_files
     monkeypatch.setattr(ocr, "why_unavailable", lambda: "OCR is not installed; pip install rapidocr_onnxruntime")
     with pytest.raises(IngestError, match=r"scan\.pdf: no text layer.*pip install rapidocr_onnxruntime"):
         read_document(scan_files[1])
+
+
+def test_indexing_a_scan_reports_each_ocr_page(scan_files, tmp_path, tokenizer):
+    from conftest import FakeEmbedder
+    from rag import uploads
+    from rag.config import Config
+    from rag.sync import sync_index
+
+    folder = tmp_path / "issues"
+    folder.mkdir()
+    (folder / "scan.pdf").write_bytes(scan_files[1].read_bytes())
+    steps = []
+    emb = FakeEmbedder()
+    sync_index(tmp_path / "index", [folder], config=Config(model=emb.name), embedder=emb, tokenizer=tokenizer,
+               on_progress=lambda fraction, message: steps.append(message))
+    pages = [s for s in steps if "by OCR" in s]
+    assert pages == [f"reading scan.pdf by OCR: page {k}/3" for k in (1, 2, 3)]
+    assert uploads.progress_text(pages[1]).startswith("正在识别扫描页 2/3")
