@@ -241,11 +241,11 @@ def _runs_on(para: _Para, nxt: _Para | None) -> bool:
         (_ends(nxt.text) or len(nxt.text) > HEADING_MAX)
 
 
-def _ocr_glyphs(page: pdfium.PdfPage) -> list[_Glyph]:
+def _ocr_glyphs(page: pdfium.PdfPage, reader: ocr.Reader) -> list[_Glyph]:
     """A scanned page's characters from OCR lines, each line's width shared out among its
     characters (a CJK character is twice as wide as a Latin letter or a digit)."""
     out = []
-    for line in ocr.read_lines(page):
+    for line in reader.lines(page):
         widths = [0.5 if unicodedata.east_asian_width(ch) in "NaH" else 1.0 for ch in line.text]
         step = (line.x1 - line.x0) / (sum(widths) or 1.0)
         # the type size: the pitch of a CJK character, or the box's height if smaller (a row of
@@ -299,10 +299,15 @@ def read_pdf(data: bytes, name: str, on_ocr_page=None) -> Document:
             raise IngestError(f"{name}: {len(scans)} scanned pages (no text layer) is over the OCR limit of "
                               f"{ocr.MAX_OCR_PAGES} pages per file; split the PDF, or export it with text")
         log.info("%s: reading %d scanned page(s) by OCR (about 5 s a page)", name, len(scans))
-        for k, n in enumerate(scans, start=1):
-            if on_ocr_page:
-                on_ocr_page(k, len(scans))
-            page_glyphs[n] = _ocr_glyphs(pdf[n])
+        with ocr.Reader() as reader:
+            for k, n in enumerate(scans, start=1):
+                if on_ocr_page:
+                    on_ocr_page(k, len(scans))
+                try:
+                    page_glyphs[n] = _ocr_glyphs(pdf[n], reader)
+                except ocr.OcrFailed as e:
+                    raise IngestError(f"{name}: OCR failed on page {n + 1} ({e}); the index was not "
+                                      "changed; add the issue as a PDF with text or as .txt") from None
     parts: list[str] = []
     pos, pages, runs_on, captions, labels = 0, [], set(), set(), []
     head_meta = IssueMeta()
@@ -367,7 +372,11 @@ def reading_glyphs(page: pdfium.PdfPage) -> list[tuple[_Glyph, int]]:
     (a scanned page's from OCR, when it can run)."""
     glyphs = _glyphs(page)
     if not _ink(glyphs) and not ocr.why_unavailable():
-        glyphs = _ocr_glyphs(page)
+        with ocr.Reader() as reader:
+            try:
+                glyphs = _ocr_glyphs(page, reader)
+            except ocr.OcrFailed as e:
+                log.warning("OCR of a scanned page failed (%s): it is shown without a highlight", e)
     _, pieces, _ = _page_pieces(page, glyphs)
     rows = [row for _, _, _, glyphs in pieces for row in _rows(glyphs)]
     return [(g, k) for k, row in enumerate(rows) for g in _ink(row)]

@@ -30,6 +30,31 @@ def test_ocr_runs_here():
     assert ocr.why_unavailable() == ""
 
 
+def test_the_engine_runs_in_a_worker_not_in_the_reading_process(scan_files, monkeypatch):
+    """The engine holds about 550 MB while it works: the process that reads (the chat's
+    server) never loads it, and the worker has ended when the file is read."""
+    import os
+    import sys
+    from pathlib import Path
+
+    def children() -> set[str]:
+        return {pid for task in Path(f"/proc/{os.getpid()}/task").iterdir()
+                for pid in (task / "children").read_text().split()}
+
+    before = children()
+    monkeypatch.setattr(ocr, "_cache", type(ocr._cache)())   # not read before: the worker must run
+    assert read_document(scan_files[1]).meta.ocr_pages == (1, 2, 3)
+    assert "rapidocr_onnxruntime" not in sys.modules and "cv2" not in sys.modules
+    assert children() == before   # the worker has ended
+
+
+def test_a_hung_ocr_worker_fails_the_file_by_name(scan_files, monkeypatch):
+    monkeypatch.setattr(ocr, "_cache", type(ocr._cache)())   # not read before: the worker must run
+    monkeypatch.setattr(ocr, "PAGE_TIMEOUT_S", 0.01)
+    with pytest.raises(IngestError, match=r"scan\.pdf: OCR failed on page 1 \(TimeoutError"):
+        read_document(scan_files[1])
+
+
 def test_a_scan_reads_like_its_text_layer(scan_files):
     printed, scan = scan_files
     text, scanned = read_document(printed), read_document(scan)
