@@ -17,6 +17,7 @@ named in the metadata and the chat's page view, and the page image is the refere
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -87,6 +88,7 @@ class Reader:
             except subprocess.TimeoutExpired:
                 self._worker.kill()
                 self._worker.wait()
+            self._worker.stdout.close()
             self._worker = None
 
     def lines(self, page) -> list[OcrLine]:
@@ -130,6 +132,8 @@ class Reader:
             why = f"TimeoutError: no reply in {PAGE_TIMEOUT_S} s" if talk.is_alive() else reply[0][1]
             self._worker.kill()
             self._worker.wait()
+            with contextlib.suppress(OSError):   # a write cut off by the kill
+                self._worker.stdin.close()
             self._worker = None
             raise OcrFailed(why)
         return tuple(OcrLine(*line) for line in reply[0][1])
