@@ -56,6 +56,13 @@ def sorted_rows_text(path: Path) -> str:
     return "\n".join(_row_text(r) for i in range(len(pdf)) for r in _rows(_glyphs(pdf[i])))
 
 
+def chars_right(printed: str, read: str) -> float:
+    """The share of ``printed``'s characters that ``read`` has in the same order (spaces aside;
+    full-width and ASCII punctuation count as the same: seeds 001-003 set "," where OCR reads "，")."""
+    a, b = (squeeze(unicodedata.normalize("NFKC", t)) for t in (printed, read))
+    return sum(m.size for m in SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()) / len(a)
+
+
 def whole_sentences(articles, text: str) -> float:
     sentences = [squeeze(unicodedata.normalize("NFKC", s)) for a in articles for b in a.blocks if b.kind == "text"
                  for s in split_sentences(b.text) if len(s.strip()) >= 8]
@@ -111,18 +118,15 @@ def main() -> None:
         print(f"{'issue':28} {'pages':>5} {'s/page':>11} {'chars right':>15} {'whole sentences: text / OCR':>30}")
         for s in seeds:
             printed = tmp / f"{s.stem}.pdf"
-            # full-width and ASCII punctuation count as the same (seeds 001-003 set "," where OCR reads "，")
-            text = unicodedata.normalize("NFKC", read_document(printed).text)
+            text = read_document(printed).text
             row = []
             for worn in (False, True):
                 scan = build_scan(printed, tmp / f"{s.stem}_scan{int(worn)}.pdf", worn=worn)
                 n = len(pdfium.PdfDocument(scan.read_bytes()))
                 t = time.perf_counter()
-                got = unicodedata.normalize("NFKC", read_document(scan).text)
+                got = read_document(scan).text
                 took = (time.perf_counter() - t) / n
-                match = SequenceMatcher(None, squeeze(text), squeeze(got), autojunk=False)
-                row.append((took, sum(b.size for b in match.get_matching_blocks()) / len(squeeze(text)),
-                            whole_sentences(arts[s.name], got)))
+                row.append((took, chars_right(text, got), whole_sentences(arts[s.name], got)))
             (t0, r0, w0), (t1, r1, w1) = row
             print(f"{s.name:28} {n:>5} {t0:>5.1f} / {t1:<4.1f} {r0:>6.1%} / {r1:<6.1%} "
                   f"{whole_sentences(arts[s.name], text):>12.0%} / {w0:.0%} / {w1:.0%}")

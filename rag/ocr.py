@@ -102,12 +102,12 @@ class Reader:
         with _lock:
             found = _cache.get(key)
         if found is None:
-            found = self._ask(array, scale)
+            found = tuple(sorted(self._ask(array, scale), key=lambda l: (l.top, l.x0)))
             with _lock:
                 _cache[key] = found
                 while len(_cache) > 64:
                     _cache.popitem(last=False)
-        return sorted(found, key=lambda l: (l.top, l.x0))
+        return list(found)
 
     def _ask(self, array, scale: float) -> tuple[OcrLine, ...]:
         if self._worker is None:

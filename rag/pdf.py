@@ -259,8 +259,7 @@ def _ocr_glyphs(page: pdfium.PdfPage, reader: ocr.Reader) -> list[_Glyph]:
     return out
 
 
-def _page_pieces(page: pdfium.PdfPage, glyphs: list[_Glyph] | None = None) -> tuple[list[str], list, float]:
-    glyphs = _glyphs(page) if glyphs is None else glyphs
+def _page_pieces(page: pdfium.PdfPage, glyphs: list[_Glyph]) -> tuple[list[str], list, float]:
     body = _body_size(glyphs)
     rows = _rows(glyphs)
     heads, drop = _running_rows(rows, page.get_height(), body)
@@ -294,7 +293,8 @@ def read_pdf(data: bytes, name: str, on_ocr_page=None) -> Document:
     page_glyphs = [_glyphs(pdf[n]) for n in range(len(pdf))]
     scans = [n for n, g in enumerate(page_glyphs) if not _ink(g)]   # no text layer: a scan, or a photo
     no_ocr = ocr.why_unavailable() if scans else ""
-    if scans and not no_ocr:
+    ocr_ran = bool(scans) and not no_ocr
+    if ocr_ran:
         if len(scans) > ocr.MAX_OCR_PAGES:
             raise IngestError(f"{name}: {len(scans)} scanned pages (no text layer) is over the OCR limit of "
                               f"{ocr.MAX_OCR_PAGES} pages per file; split the PDF, or export it with text")
@@ -347,14 +347,12 @@ def read_pdf(data: bytes, name: str, on_ocr_page=None) -> Document:
             raise IngestError(f"{name}: more than {MAX_CHARS} characters of text; split the PDF into issues")
     text = "".join(parts)
     if not text.strip():
+        why = " and OCR found no text on its pages" if ocr_ran else f" and {no_ocr}" if no_ocr else ""
         raise IngestError(f"{name}: no text layer (a scanned image?): the PDF holds no characters to read"
-                          + (" and OCR found no text on its pages" if scans and not no_ocr else
-                             f" and {no_ocr}") + "; export it again with text (a searchable PDF), "
-                          "or add the issue as .txt")
+                          f"{why}; export it again with text (a searchable PDF), or add the issue as .txt")
     if blank:
-        log.warning("%s: pages %s have no text%s and are left out", name, blank,
-                    "" if no_ocr else ", even by OCR,")
-    read_by_ocr = tuple(n + 1 for n in scans if n + 1 not in blank) if not no_ocr else ()
+        log.warning("%s: pages %s have no text%s and are left out", name, blank, ", even by OCR," if ocr_ran else "")
+    read_by_ocr = tuple(n + 1 for n in scans if n + 1 not in blank) if ocr_ran else ()
     if read_by_ocr:
         log.warning("%s: pages %s are scans read by OCR; check quotes from them against the page image",
                     name, list(read_by_ocr))

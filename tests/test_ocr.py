@@ -3,14 +3,13 @@ and answers like its .txt on most questions; its quotes lie on the pages they na
 
 from __future__ import annotations
 
-import unicodedata
-
 from difflib import SequenceMatcher
 
 import pypdfium2 as pdfium
 import pytest
 
 import app
+from extract import chars_right
 from issue_files import build_pdf, build_scan, seed_articles
 from rag import ocr
 from rag.errors import IngestError
@@ -76,9 +75,7 @@ def test_a_poor_scan_still_reads_nearly_every_character(scan_files, tmp_path):
     printed, _ = scan_files
     worn = build_scan(printed, tmp_path / "worn.pdf", worn=True)   # 150 dpi, turned, blurred, noisy
     text, scanned = read_document(printed), read_document(worn)
-    a, b = (unicodedata.normalize("NFKC", _squeeze(d.text)) for d in (text, scanned))
-    right = sum(m.size for m in SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()) / len(a)
-    assert right >= 0.95 and scanned.meta.paper == "凉城社区晨报" and scanned.meta.ocr_pages == (1, 2, 3)
+    assert chars_right(text.text, scanned.text) >= 0.95 and scanned.meta.paper == "凉城社区晨报" and scanned.meta.ocr_pages == (1, 2, 3)
 
 
 def test_a_scanned_issue_answers_like_its_txt_on_most_questions(scan_files, assistant, real_embedder,
@@ -144,3 +141,17 @@ def test_indexing_a_scan_reports_each_ocr_page(scan_files, tmp_path, tokenizer):
     pages = [s for s in steps if "by OCR" in s]
     assert pages == [f"reading scan.pdf by OCR: page {k}/3" for k in (1, 2, 3)]
     assert uploads.progress_text(pages[1]).startswith("正在识别扫描页 2/3")
+
+
+def test_a_page_with_only_its_running_head_says_no_text_plainly(tmp_path):
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "head-only.pdf"
+    c = canvas.Canvas(str(path))
+    c.setFont("Helvetica", 9)
+    c.drawString(50, 805, "Page header 2021-03")   # read as metadata, so no text is left
+    c.drawString(280, 30, "- 1 -")
+    c.showPage()
+    c.save()
+    with pytest.raises(IngestError, match=r"head-only\.pdf: no text layer .*characters to read; export it again"):
+        read_document(path)
