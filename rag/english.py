@@ -87,6 +87,7 @@ class EnglishBridge:
         self.vocabulary = vocabulary
         self._glosses: dict[str, list[str]] | None = None
         self._pinyin: dict[str, str] | None = None
+        self._spelled: frozenset[str] = frozenset()   # the words _pinyin spells
         self._english: frozenset[str] = frozenset()
         self._lock = threading.Lock()
 
@@ -116,6 +117,7 @@ class EnglishBridge:
                     if spelled not in pinyin or df > self.vocabulary[pinyin[spelled]]:
                         pinyin[spelled] = word
             self._pinyin = pinyin
+            self._spelled = frozenset(pinyin.values())
 
     def terms(self, question: str) -> list[str]:
         """The index's Chinese words for the question's English words and romanised names."""
@@ -190,7 +192,7 @@ class EnglishBridge:
                 return result[3]
             # A one-character piece is a guess among homophones ("yi" -> 意 or 益 of 益卡通): the
             # longest word of two or more characters stands for the name instead.
-            return max(_pieces(result[3], self._pinyin), key=len)
+            return max(_pieces(result[3], self._spelled), key=len)
         if len(token) >= 5:          # "yunlian" for the index's 云莲一
             longer = [w for spelled, w in self._pinyin.items()
                       if spelled.startswith(token) and len(spelled) - len(token) <= 3 and len(w) >= 2]
@@ -199,9 +201,8 @@ class EnglishBridge:
         return None
 
 
-def _pieces(text: str, pinyin: dict[str, str]) -> list[str]:
+def _pieces(text: str, words: frozenset[str]) -> list[str]:
     """The words of ``text`` (a romanised name read back) of two characters or more."""
-    words = set(pinyin.values())
     out, i = [], 0
     while i < len(text):
         for n in range(min(4, len(text) - i), 0, -1):
